@@ -1,0 +1,125 @@
+"""The `bench` command line. Each subcommand parses its arguments and hands over to a module;
+user errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench.errors import UserError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got '{text}'") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # bare strings: exporter=dynamo
+
+
+def _flatten(groups: list[list[int]] | None, default: list[int]) -> list[int]:
+    return [v for g in groups for v in g] if groups else default
+
+
+def _add_timing_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("timing")
+    g.add_argument("--warmup", type=int, default=5, help="warm-up iterations (at least; default 5)")
+    g.add_argument("--min-iters", type=int, default=20, help="minimum timed iterations (default 20)")
+    g.add_argument("--min-time", type=float, default=5.0, help="minimum timed seconds per cell (default 5)")
+    g.add_argument("--max-time", type=float, default=120.0, help="stop timing a cell after this many seconds")
+    g.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+
+
+def _timing(args):
+    from bench.harness import TimingConfig
+
+    return TimingConfig(warmup_iters=args.warmup, min_iters=args.min_iters, min_time_s=args.min_time,
+                        max_time_s=args.max_time, warmup_min_s=min(1.0, args.min_time))
+
+
+def cmd_run(args) -> int:
+    from bench.run import RunConfig, run_benchmark
+    from bench.tables import print_run_table
+
+    cfg = RunConfig(model=args.model, backend=args.backend, device=args.device,
+                    batch_sizes=_flatten(args.batch_size, [1]), seq_lens=_flatten(args.seq_len, [128]),
+                    baseline=args.baseline, out=args.out, random_init=args.random_init, threads=args.threads,
+                    options=dict(args.option or []), layer=args.layer, timing=_timing(args),
+                    text_file=args.text_file, command=args.command_line)
+    records = run_benchmark(cfg)
+    print_run_table(records)
+    if args.out:
+        print(f"wrote {len(records)} record(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.tables import print_listing
+
+    print_listing()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="time one model on a backend (and a baseline) over batch/sequence sizes")
+    run.add_argument("--model", default=None, help="size (large, base, small, demo), checkpoint dir or hub id; "
+                                                   "default: demo")
+    run.add_argument("--backend", default="eager", help="inference path (see `bench list`)")
+    run.add_argument("--device", default="cpu", help="cpu or cuda")
+    run.add_argument("--batch-size", type=_int_list, action="append", help="batch size(s), e.g. 1,8")
+    run.add_argument("--seq-len", type=_int_list, action="append", help="sequence length(s), e.g. 128,256")
+    run.add_argument("--baseline", default=None, help="backend timed in the same run for `speedup` (e.g. eager)")
+    run.add_argument("--out", type=Path, default=None, help="directory for one JSON record per cell")
+    run.add_argument("--random-init", action="store_true",
+                     help="build the size's architecture with random weights (throughput only, no download)")
+    run.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE",
+                     help="backend option, e.g. exporter=dynamo or keep_embedding_fp32=true")
+    run.add_argument("--layer", type=int, default=None, help="encoder layer to output (default: last)")
+    run.add_argument("--text-file", type=Path, default=None, help="time on real text (one per line) instead of "
+                                                                  "synthetic token ids")
+    _add_timing_args(run)
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="models, backends (and whether each runs here), tasks")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # inherited by the measuring processes
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.command_line = "bench " + shlex.join(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

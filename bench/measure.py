@@ -1,0 +1,86 @@
+"""One performance cell (artifact x device x batch size x sequence length), measured in its own
+process: load (with its parity check), build inputs outside the timed path, time, read memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.harness import TimingConfig, summarize, time_runner
+from bench.isolate import peak_rss_mb
+
+
+@dataclass
+class CellSpec:
+    artifact_path: str
+    device: str
+    batch_size: int
+    seq_len: int
+    threads: int
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    texts: list[str] | None = None  # real text to tokenise; None: synthetic token ids
+    seed: int = 0
+
+
+def _current_rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def load_with_parity(artifact, device: str, threads: int):
+    """Load a runner and check it against the cached eager fp32 reference outputs."""
+    import time
+
+    from bench.parity import compare, load_reference, parity_inputs
+    from export.registry import get_backend
+
+    t0 = time.perf_counter()
+    runner = get_backend(artifact.backend).load(artifact, device, threads)
+    load_s = time.perf_counter() - t0
+    checkpoint = artifact.checkpoint
+    reference = load_reference(checkpoint, artifact.options.get("layer"))
+    if reference is None:
+        parity = {"status": "no reference outputs cached (run compute_reference first)"}
+    else:
+        inputs = parity_inputs(checkpoint)
+        parity = compare(runner(inputs), reference, inputs["attention_mask"], checkpoint.head)
+    return runner, parity, load_s
+
+
+def build_inputs(artifact, spec: CellSpec) -> dict:
+    from bench.inputs import TokenSpec, synthetic_batch, text_batch
+
+    checkpoint = artifact.checkpoint
+    if spec.texts:
+        texts = [spec.texts[i % len(spec.texts)] for i in range(spec.batch_size)]
+        return text_batch(checkpoint, texts, seq_len=spec.seq_len)
+    return synthetic_batch(TokenSpec.of(checkpoint), spec.batch_size, spec.seq_len, seed=spec.seed)
+
+
+def measure_cell(spec: CellSpec) -> dict:
+    from export.base import Artifact
+
+    artifact = Artifact.read(Path(spec.artifact_path))
+    rss_before = _current_rss_mb()
+    runner, parity, load_s = load_with_parity(artifact, spec.device, spec.threads)
+    rss_loaded = _current_rss_mb()
+    batch = build_inputs(artifact, spec)
+    prepared = runner.prepare(batch)
+    memory = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded}
+    if spec.device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    latencies, warmup = time_runner(runner, prepared, spec.timing)
+    if spec.device == "cuda":
+        import torch
+
+        memory["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        free, total = torch.cuda.mem_get_info()
+        memory["cuda_used_mb"] = (total - free) / 2**20  # all allocators, ONNX Runtime's included
+    memory["peak_rss_mb"] = peak_rss_mb()
+    padding = float(1 - batch["attention_mask"].mean())
+    return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
+            "memory": memory, "threads": runner.threads(), "load_time_s": load_s,
+            "input": {"kind": "text" if spec.texts else "synthetic", "padding_fraction": padding}}

@@ -1,0 +1,76 @@
+"""Terminal tables (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def wide_console() -> Console:
+    """Tables here have many numeric columns: never squeeze them below 130 characters (rich falls
+    back to 80 when output is not a terminal, which truncates every number)."""
+    return Console(width=max(Console().width, 130))
+
+
+def _fmt(value, spec: str = ".1f", empty: str = "-") -> str:
+    return empty if value is None else format(value, spec)
+
+
+def print_run_table(records: list[dict], console: Console | None = None) -> None:
+    console = console or wide_console()
+    if not records:
+        return
+    title = f"bench run: {records[0]['model']} on {records[0]['device']}"
+    table = Table(title=title, show_lines=False)
+    for col in ("backend", "batch", "seq", "seq/s", "p50 ms", "p90 ms", "p99 ms",
+                "peak MB", "size MB", "max|Δ|", "agree", "speedup"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for r in records:
+        parity = r.get("parity") or {}
+        lat = r["latency_ms"]
+        table.add_row(r["backend"], str(r["batch_size"]), str(r["seq_len"]),
+                      _fmt(r["throughput"]), _fmt(lat["p50"], ".2f"), _fmt(lat["p90"], ".2f"),
+                      _fmt(lat["p99"], ".2f"), _fmt(r["peak_memory_mb"], ".0f"), _fmt(r["size_mb"], ".0f"),
+                      _fmt(parity.get("max_abs_diff"), ".2e"), _fmt(parity.get("label_agreement"), ".3f"),
+                      _fmt(r.get("speedup"), ".2f") + ("x" if r.get("speedup") else ""))
+    console.print(table)
+
+
+def print_listing(console: Console | None = None) -> None:
+    from export.registry import BACKENDS, get_backend
+    from models.registry import SIZES
+    from models.students import list_students
+
+    console = console or wide_console()
+    models = Table(title="models")
+    models.add_column("name")
+    models.add_column("source")
+    models.add_column("description")
+    for size in SIZES.values():
+        models.add_row(size.name, size.hub_id or "built offline (demo extra)", size.description)
+    for student in list_students():
+        models.add_row(student, "distilled student", "registered by `bench distill`")
+    console.print(models)
+
+    backends = Table(title="backends")
+    for col in ("name", "description", "cpu", "cuda"):
+        backends.add_column(col)
+    for name in BACKENDS:
+        backend = get_backend(name)
+        cells = []
+        for device in ("cpu", "cuda"):
+            reason = backend.availability(device)
+            cells.append("[green]yes[/green]" if reason is None else f"[red]no[/red]: {reason}")
+        backends.add_row(name, backend.description, *cells)
+    console.print(backends)
+
+    try:
+        from bench.tasks import TASKS
+    except ImportError:
+        TASKS = {}
+    tasks = Table(title="tasks")
+    for col in ("name", "family", "metric", "languages"):
+        tasks.add_column(col)
+    for name, task in TASKS.items():
+        tasks.add_row(name, task.family, task.metric_name, str(len(task.languages)))
+    console.print(tasks)

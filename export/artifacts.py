@@ -1,0 +1,108 @@
+"""Exported artifacts, cached on disk by a hash of checkpoint + backend + options + library versions.
+
+An artifact directory is complete when its `artifact.json` exists: exports are written to a
+staging directory and moved into place, so an interrupted export leaves nothing half-made.
+Each export runs in its own process so its time and peak memory are measured alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.isolate import peak_rss_mb, run_isolated
+from bench.paths import cache_root
+from export.base import MANIFEST, Artifact
+from export.registry import get_backend
+from models.checkpoint import Checkpoint
+
+ARTIFACT_FORMAT = 1
+COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artifact outputs
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def resolve_options(backend, options: dict | None, device: str) -> dict:
+    defaults = {**COMMON_OPTIONS, **backend.default_options}
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(defaults)) or "none"
+        raise UserError(f"backend {backend.name} has no option {', '.join(unknown)} (its options: {known})")
+    merged = {**defaults, **options}
+    if getattr(backend, "device_specific_artifact", False):
+        merged["device"] = device
+    return merged
+
+
+def artifact_dir(backend_name: str, checkpoint: Checkpoint, options: dict) -> Path:
+    key = hashlib.sha256(json.dumps({
+        "format": ARTIFACT_FORMAT, "backend": backend_name, "checkpoint": checkpoint.fingerprint(),
+        "options": options, "versions": _versions(),
+    }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", checkpoint.name).strip("_")[-40:]
+    return cache_root() / "artifacts" / backend_name / f"{slug}-{key}"
+
+
+def _dir_size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Path) -> dict:
+    backend = get_backend(backend_name)
+    start_rss = peak_rss_mb()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        t0 = time.perf_counter()
+        extra = backend.export(checkpoint, options, staging) or {}
+        seconds = time.perf_counter() - t0
+        manifest = {
+            "backend": backend_name, "options": options,
+            "checkpoint_name": checkpoint.name, "checkpoint_path": str(checkpoint.path.resolve()),
+            "checkpoint_fingerprint": checkpoint.fingerprint(),
+            "size_mb": _dir_size_mb(staging), "export_time_s": seconds,
+            # a process high-water mark: only meaningful when the export had its process to itself
+            "export_peak_memory_mb": peak_rss_mb() if backend.exports_files else None,
+            "export_start_memory_mb": start_rss,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
+            **extra,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def ensure_artifact(backend_name: str, checkpoint: Checkpoint, options: dict | None = None,
+                    device: str = "cpu", isolate: bool = True) -> Artifact:
+    """The cached artifact for this checkpoint/backend/options, exporting it first if needed."""
+    backend = get_backend(backend_name)
+    resolved = resolve_options(backend, options, device)
+    target = artifact_dir(backend_name, checkpoint, resolved)
+    if (target / MANIFEST).is_file():
+        return Artifact.read(target)
+    if isolate and backend.exports_files:
+        run_isolated(_export, backend_name, checkpoint, resolved, target)
+    else:
+        _export(backend_name, checkpoint, resolved, target)
+    return Artifact.read(target)

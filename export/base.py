@@ -1,0 +1,107 @@
+"""The backend interface.
+
+A backend turns a checkpoint into an artifact on disk (`export`) and an artifact into a runner
+(`load`). A runner splits a call into `prepare` (host -> device, outside the timed path),
+`forward` (the timed part) and `to_numpy` (device -> host), so the harness times only inference.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from models.checkpoint import Checkpoint, _validate_dir
+
+MANIFEST = "artifact.json"
+
+
+@dataclass
+class Artifact:
+    """An exported variant on disk. `manifest` records how it was made and what it cost."""
+
+    path: Path
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return self.manifest["backend"]
+
+    @property
+    def options(self) -> dict:
+        return self.manifest["options"]
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        path = Path(self.manifest["checkpoint_path"])
+        return Checkpoint(self.manifest["checkpoint_name"], path, _validate_dir(path, str(path)))
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @classmethod
+    def read(cls, path: Path) -> "Artifact":
+        return cls(path, json.loads((path / MANIFEST).read_text()))
+
+
+class Runner:
+    """Runs one prepared batch. Subclasses set `output_names` and implement the three steps."""
+
+    device: str = "cpu"
+    output_names: tuple[str, ...] = ()
+    # "wall": host clock (synchronous backends, or ones that synchronise in `synchronize`);
+    # "cuda_events": CUDA events on torch's current stream.
+    timer: str = "wall"
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> Any:
+        raise NotImplementedError
+
+    def forward(self, prepared: Any) -> Any:
+        raise NotImplementedError
+
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Block until queued device work is done (no-op on CPU)."""
+
+    def threads(self) -> dict:
+        """Thread settings actually in force, for the record."""
+        return {}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.forward(self.prepare(batch))
+        self.synchronize()
+        return self.to_numpy(out)
+
+
+class Backend:
+    """One inference path. Subclasses: a module under export/ plus one line in registry.py."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    default_options: ClassVar[dict] = {}
+    # Backends whose artifact is the checkpoint itself plus a manifest (nothing is converted).
+    exports_files: ClassVar[bool] = True
+
+    def availability(self, device: str) -> str | None:
+        """None when this backend can run on `device` here, else the reason it cannot."""
+        if device not in self.devices:
+            return f"{self.name} runs on {' or '.join(self.devices)} only, not {device}"
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                return "no CUDA GPU is visible to torch"
+        return None
+
+    def export(self, checkpoint: Checkpoint, options: dict, out: Path) -> dict:
+        """Write the artifact's files into `out`; return extra manifest fields."""
+        raise NotImplementedError
+
+    def load(self, artifact: Artifact, device: str, threads: int) -> Runner:
+        raise NotImplementedError

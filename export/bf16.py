@@ -1,0 +1,23 @@
+"""bfloat16 weights and compute. Fast on CPUs with AVX-512 BF16 or AMX and on CUDA GPUs."""
+
+import torch
+
+from export.base import Artifact, Backend
+from export.torch_runner import (TorchRunner, artifact_as_checkpoint, load_wrapper, save_as_checkpoint,
+                                 set_torch_threads)
+
+
+class BF16Backend(Backend):
+    name = "bf16"
+    description = "PyTorch eager, bfloat16 weights and compute"
+    dtype = torch.bfloat16
+
+    def export(self, checkpoint, options, out):
+        save_as_checkpoint(load_wrapper(checkpoint, torch_dtype=self.dtype), checkpoint, out)
+        return {"dtype": str(self.dtype).removeprefix("torch.")}
+
+    def load(self, artifact: Artifact, device, threads):
+        set_torch_threads(threads)
+        wrapper = load_wrapper(artifact_as_checkpoint(artifact), artifact.options.get("layer"),
+                               torch_dtype=self.dtype).to(device)
+        return TorchRunner(wrapper, device, wrapper.head.outputs, dtype=self.dtype)

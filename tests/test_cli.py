@@ -1,0 +1,133 @@
+"""The CLI through the installed `bench` console script: real runs, real records, every error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCH = shutil.which("bench") or str(Path(sys.executable).parent / "bench")
+FAST = ["--min-time", "0.2", "--min-iters", "3", "--warmup", "1", "--max-time", "5", "--threads", "1"]
+
+
+def bench(*args, env=None, check_rc=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([BENCH, *map(str, args)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    err_lines = [line for line in proc.stderr.splitlines() if line.startswith("bench: error:")]
+    assert len(err_lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in err_lines[0], err_lines[0]
+
+
+def test_console_script_is_installed():
+    assert Path(BENCH).exists(), "install the project: pip install -e '.[cpu,demo,test]'"
+
+
+def test_run_with_baseline_writes_records_with_measured_speedup(tiny_encoder, tmp_path):
+    out = tmp_path / "records"
+    proc = bench("run", "--model", tiny_encoder, "--backend", "onnx", "--baseline", "eager",
+                 "--batch-size", "2", "--seq-len", "16,32", "--out", out, *FAST, check_rc=0)
+    assert "speedup" in proc.stdout
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 4  # 2 backends x 2 sequence lengths
+    records = [json.loads(f.read_text()) for f in files]
+    for r in records:
+        for key in ("model", "backend", "device", "batch_size", "seq_len", "throughput", "latency_ms",
+                    "peak_memory_mb", "size_mb", "parity", "env", "schema_version"):
+            assert key in r
+        assert r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"]
+        assert r["throughput"] > 0 and r["peak_memory_mb"] > 0 and r["size_mb"] > 0
+        assert r["iterations"] >= 3
+        assert r["env"]["packages"]["torch"].startswith("2.13")
+        assert r["threads"]["requested"] == 1
+    for seq in (16, 32):
+        base = next(r for r in records if r["backend"] == "eager" and r["seq_len"] == seq)
+        onnx = next(r for r in records if r["backend"] == "onnx" and r["seq_len"] == seq)
+        assert onnx["speedup"] == pytest.approx(onnx["throughput"] / base["throughput"])
+        assert onnx["baseline"]["throughput"] == base["throughput"]
+        assert onnx["parity"]["max_abs_diff"] < 1e-3
+    # records load with pandas
+    series = pd.read_json(files[0], typ="series")
+    assert series["schema_version"] == 1
+    from bench.records import load_records
+
+    frame = load_records(out)
+    assert len(frame) == 4 and "latency_ms.p99" in frame.columns
+
+
+def test_run_on_real_text(tiny_encoder, tmp_path, shared_data):
+    text = tmp_path / "sentences.txt"
+    text.write_text("Der Hund bellt.\nLe chien aboie.\nEl perro ladra.\n")
+    out = tmp_path / "r"
+    bench("run", "--model", tiny_encoder, "--backend", "eager", "--batch-size", "4", "--seq-len", "16",
+          "--text-file", text, "--out", out, *FAST, check_rc=0)
+    record = json.loads(next(out.glob("*.json")).read_text())
+    assert record["input"]["kind"] == "text"
+    assert 0 < record["input"]["padding_fraction"] < 1  # short sentences padded to 16
+
+
+def test_list_shows_models_backends_and_reasons():
+    proc = bench("list", check_rc=0)
+    for name in ("large", "base", "small", "demo", "onnx-int8", "bnb-nf4", "torchscript"):
+        assert name in proc.stdout
+    assert "fp16 runs on cuda only" in proc.stdout
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--backend", "nonsense"], ["unknown backend 'nonsense'"]),
+    (["--backend", "fp16"], ["fp16 cannot run on cpu", "cuda only"]),
+    (["--backend", "eager", "--device", "tpu"], ["unknown device"]),
+    (["--model", "no-such-size"], ["unknown model 'no-such-size'"]),
+    (["--model", "/nonexistent/checkpoint"], ["does not exist"]),
+])
+def test_user_errors_are_one_line(args, fragments):
+    assert_one_line_error(bench("run", *args, *FAST), *fragments)
+
+
+def test_cuda_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert_one_line_error(bench("run", "--backend", "eager", "--device", "cuda"), "no CUDA GPU")
+
+
+def test_offline_hub_size_without_cache_names_the_way_out(tmp_path):
+    proc = bench("run", "--model", "base", "--backend", "eager",
+                 env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert_one_line_error(proc, "no cached weights for 'FacebookAI/xlm-roberta-base'", "--random-init",
+                          "local checkpoint")
+
+
+def test_corrupt_checkpoints_are_named(tiny_encoder, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_encoder, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated download
+    assert_one_line_error(bench("run", "--model", broken, *FAST), "corrupt or truncated", "model.safetensors")
+    (broken / "config.json").write_text("{not json")
+    assert_one_line_error(bench("run", "--model", broken, *FAST), "config.json", "corrupt")
+    (broken / "config.json").unlink()
+    assert_one_line_error(bench("run", "--model", broken, *FAST), "config.json is missing")
+
+
+def test_bad_option_and_shapes(tiny_encoder, tmp_path):
+    assert_one_line_error(bench("run", "--model", tiny_encoder, "--backend", "onnx", "--option", "bogus=1", *FAST),
+                          "has no option bogus")
+    assert_one_line_error(bench("run", "--model", tiny_encoder, "--seq-len", "4096", *FAST), "exceeds")
+    assert_one_line_error(bench("run", "--model", tiny_encoder, "--text-file", tmp_path / "missing.txt", *FAST),
+                          "cannot read text file")

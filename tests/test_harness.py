@@ -1,0 +1,90 @@
+"""Harness pieces on known inputs: statistics, synthetic inputs, atomic records. No timing asserts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.harness import TimingConfig, median_ci, summarize, time_runner
+from bench.inputs import TokenSpec, synthetic_batch
+from bench.records import load_records, save_record, write_json_atomic
+
+SPEC = TokenSpec(n_pieces=250002, bos=0, eos=2, pad=1, specials=frozenset({0, 1, 2, 3, 250001}))
+
+
+def test_summary_statistics_by_hand():
+    lat = np.array([0.010, 0.020, 0.030, 0.040, 0.100])
+    s = summarize(lat, batch_size=4, seq_len=128, warmup=2)
+    assert s["latency_ms"]["p50"] == pytest.approx(30.0)
+    assert s["latency_ms"]["p90"] == pytest.approx(76.0)  # linear interpolation between 40 and 100
+    assert s["latency_ms"]["mean"] == pytest.approx(40.0)
+    assert s["throughput"] == pytest.approx(4 * 5 / 0.2)
+    assert s["tokens_per_s"] == pytest.approx(4 * 5 / 0.2 * 128)
+    assert s["iterations"] == 5 and s["warmup_iterations"] == 2
+
+
+def test_median_ci_brackets_the_median():
+    rng = np.random.default_rng(0)
+    lat = rng.normal(10, 1, size=200)
+    low, high = median_ci(lat)
+    assert low < np.median(lat) < high and high - low < 1.0
+    assert median_ci(np.array([1.0, 2.0])) is None
+
+
+class CountingRunner:
+    timer = "wall"
+
+    def __init__(self):
+        self.calls, self.syncs = 0, 0
+
+    def forward(self, prepared):
+        self.calls += 1
+
+    def synchronize(self):
+        self.syncs += 1
+
+
+def test_time_runner_honours_warmup_and_minimum_count():
+    runner = CountingRunner()
+    cfg = TimingConfig(warmup_iters=3, warmup_min_s=0.0, min_iters=7, min_time_s=0.0, max_time_s=10)
+    lat, warmup = time_runner(runner, None, cfg)
+    assert warmup == 3 and len(lat) == 7
+    assert runner.calls == 10 and runner.syncs == 10  # every timed call is synchronised
+
+
+def test_synthetic_batch_respects_special_and_pad_ids():
+    batch = synthetic_batch(SPEC, batch_size=6, seq_len=20, seed=3, ragged=True)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert ids.shape == mask.shape == (6, 20) and ids.dtype == np.int64
+    assert (ids[:, 0] == 0).all()
+    lengths = mask.sum(1)
+    assert lengths[0] == 20 and lengths.min() >= 2
+    for row, n in enumerate(lengths):
+        assert ids[row, n - 1] == 2
+        assert (ids[row, n:] == 1).all() and (mask[row, :n] == 1).all()
+        inner = ids[row, 1 : n - 1]
+        assert ((inner >= 4) & (inner < 250002) & (inner != 250001)).all()
+    again = synthetic_batch(SPEC, batch_size=6, seq_len=20, seed=3, ragged=True)
+    np.testing.assert_array_equal(again["input_ids"], ids)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"a": object.__new__(type("Unserialisable", (), {"__str__": None}))})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left behind
+
+
+def test_records_validate_and_load(tmp_path):
+    with pytest.raises(ValueError, match="lacks"):
+        save_record(tmp_path, {"model": "x"})
+    record = {"schema_version": 1, "kind": "performance", "model": "m", "backend": "onnx", "device": "cpu",
+              "batch_size": 8, "seq_len": 128, "throughput": 10.0, "latency_ms": {"p50": 1.0},
+              "peak_memory_mb": 1.0, "size_mb": 2.0, "parity": {}, "env": {}}
+    save_record(tmp_path, record)
+    frame = load_records(tmp_path)
+    assert frame.loc[0, "latency_ms.p50"] == 1.0 and frame.loc[0, "backend"] == "onnx"
