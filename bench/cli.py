@@ -69,6 +69,30 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from bench.evaluate import EvalConfig, run_eval
+    from bench.tables import print_eval_table
+
+    langs = [l.strip() for l in args.langs.split(",") if l.strip()] if args.langs else None
+    cfg = EvalConfig(task=args.task, model=args.model, backend=args.backend, device=args.device, langs=langs,
+                     data_dir=args.data_dir, split=args.split, out=args.out, batch_size=args.batch_size,
+                     max_length=args.max_length, layer=args.layer, threads=args.threads,
+                     options=dict(args.option or []), command=args.command_line)
+    print_eval_table(run_eval(cfg))
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from bench.finetune import FinetuneConfig, run_finetune
+
+    out = run_finetune(FinetuneConfig(task=args.task, train=args.train, out=args.out, model=args.model,
+                                      data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
+                                      learning_rate=args.lr, max_length=args.max_length, max_steps=args.max_steps,
+                                      seed=args.seed, threads=args.threads))
+    print(f"saved checkpoint {out}")
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.tables import print_listing
 
@@ -98,6 +122,38 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   "synthetic token ids")
     _add_timing_args(run)
     run.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser("eval", help="XTREME accuracy per language on the artifact that bench run times")
+    ev.add_argument("--task", required=True, help="xnli, pawsx, udpos, panx, xquad, mlqa, tydiqa, bucc2018, tatoeba")
+    ev.add_argument("--model", default=None, help="as for bench run; default: demo")
+    ev.add_argument("--backend", default="eager")
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--langs", default=None, help="comma-separated ISO 639-1 codes (default: all of the task's)")
+    ev.add_argument("--data-dir", type=Path, default=None,
+                    help="task files (XTREME's layout or the published formats); default: the hub's google/xtreme")
+    ev.add_argument("--split", default="test", choices=["test", "dev"])
+    ev.add_argument("--out", type=Path, default=None, help="record + predictions/{task}/{split}-{lang}.*")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--max-length", type=int, default=None, help="tokens per input (QA: window length)")
+    ev.add_argument("--layer", type=int, default=None, help="retrieval: encoder layer to pool")
+    ev.add_argument("--threads", type=int, default=None)
+    ev.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE", help="backend option")
+    ev.set_defaults(func=cmd_eval)
+
+    ft = sub.add_parser("finetune", help="English target-task fine-tuning (the last STILTs phase)")
+    ft.add_argument("--task", required=True)
+    ft.add_argument("--model", default=None, help="starting checkpoint (e.g. an intermediate-task one); default demo")
+    ft.add_argument("--train", required=True, help="training file in the task's format, or a split name")
+    ft.add_argument("--out", type=Path, required=True, help="directory for the fine-tuned checkpoint")
+    ft.add_argument("--data-dir", type=Path, default=None, help="where --train as a split name is looked up")
+    ft.add_argument("--epochs", type=float, default=3.0)
+    ft.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (overrides --epochs)")
+    ft.add_argument("--batch-size", type=int, default=16)
+    ft.add_argument("--lr", type=float, default=5e-5)
+    ft.add_argument("--max-length", type=int, default=128)
+    ft.add_argument("--seed", type=int, default=42)
+    ft.add_argument("--threads", type=int, default=None)
+    ft.set_defaults(func=cmd_finetune)
 
     lst = sub.add_parser("list", help="models, backends (and whether each runs here), tasks")
     lst.set_defaults(func=cmd_list)

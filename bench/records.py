@@ -17,19 +17,7 @@ REQUIRED = ("schema_version", "kind", "model", "backend", "device", "batch_size"
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over the target: a reader
-    sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str))
 
 
 def record_filename(record: dict) -> str:
@@ -56,3 +44,19 @@ def load_records(out_dir: Path):
 
     rows = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("*.json"))]
     return pd.json_normalize(rows)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over the target: a reader
+    sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

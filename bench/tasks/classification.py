@@ -1,0 +1,100 @@
+"""Sentence-pair classification: XNLI and PAWS-X, scored by accuracy."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.metrics import accuracy
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
+
+Pair = tuple[str, str, str]  # sentence 1, sentence 2, gold label
+
+
+def read_pair_tsv(path: Path, labels: tuple[str, ...], columns: tuple[int, int, int], header: bool,
+                  lang_column: int | None = None, lang: str | None = None) -> list[Pair]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            for n, cols in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+                if header and n == 1:
+                    continue
+                if lang_column is not None and len(cols) > lang_column and cols[lang_column] != lang:
+                    continue
+                if len(cols) <= max(columns):
+                    raise UserError(f"{path}:{n}: expected at least {max(columns) + 1} tab-separated columns "
+                                    "(XTREME strips test labels: use --split dev or the published files)")
+                s1, s2, label = (cols[i].strip() for i in columns)
+                label = "contradiction" if label == "contradictory" else label
+                if label not in labels:
+                    raise UserError(f"{path}:{n}: label '{label}' is not one of {', '.join(labels)}")
+                rows.append((s1, s2, label))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    return rows
+
+
+class PairClassification(Task):
+    family = "classification"
+    head = "sequence-classification"
+    metric_name = "accuracy"
+    metrics = ("accuracy",)
+    label_set: tuple[str, ...] = ()
+
+    def read_training_file(self, path: Path) -> list[Pair]:
+        return read_pair_tsv(path, self.label_set, (0, 1, 2), False)  # XTREME's train-en.tsv layout
+
+    def evaluate(self, runner, checkpoint, examples: list[Pair], lang, batch_size, max_length):
+        labels = checkpoint.metadata.get("labels")
+        if not labels or set(labels) != set(self.label_set):
+            raise UserError(f"checkpoint {checkpoint.name} must list the labels {', '.join(self.label_set)} "
+                            "in its stilts.json to be scored on " + self.name)
+        tok = checkpoint.tokenizer()
+        encoded = tok([e[0] for e in examples], [e[1] for e in examples], truncation=True,
+                      max_length=max_length)["input_ids"]
+        outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length, token_level=False)
+        predicted = [labels[int(np.argmax(o["logits"]))] for o in outputs]
+        return LanguageResult({"accuracy": accuracy(predicted, [e[2] for e in examples])}, len(examples), predicted)
+
+
+class XNLI(PairClassification):
+    name = "xnli"
+    languages = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
+    label_set = ("entailment", "neutral", "contradiction")
+
+    def load(self, lang, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"xnli has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        if source.data_dir is None:
+            split = "validation" if source.split == "dev" else source.split
+            data = hf_xtreme("XNLI", split).filter(lambda r: r["language"] == lang)
+            return [(r["sentence1"], r["sentence2"], r["gold_label"]) for r in data], "google/xtreme XNLI"
+        raw = [p for p in source.candidates(["XNLI-1.0/xnli.{split}.tsv", "xnli.{split}.tsv"]) if p.is_file()]
+        if raw:  # the published file: all languages, a header, sentence pair in columns 6 and 7
+            return read_pair_tsv(raw[0], self.label_set, (6, 7, 1), True, lang_column=0, lang=lang), str(raw[0])
+        path = source.find(self.name, lang, ["xnli/{split}-{lang}.tsv", "{split}-{lang}.tsv"])
+        return read_pair_tsv(path, self.label_set, (0, 1, 2), False), str(path)
+
+
+class PAWSX(PairClassification):
+    name = "pawsx"
+    languages = ("de", "en", "es", "fr", "ja", "ko", "zh")
+    label_set = ("0", "1")
+
+    def load(self, lang, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"pawsx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        if source.data_dir is None:
+            split = "validation" if source.split == "dev" else source.split
+            data = hf_xtreme(f"PAWS-X.{lang}", split)
+            return [(r["sentence1"], r["sentence2"], str(r["label"])) for r in data], "google/xtreme PAWS-X"
+        published = {"test": "test_2k", "dev": "dev_2k", "train": "train"}[source.split]
+        raw = [p for p in source.candidates([f"x-final/{{lang}}/{published}.tsv", f"{{lang}}/{published}.tsv"],
+                                            lang=lang) if p.is_file()]
+        if raw:  # published: header, id, sentence1, sentence2, label
+            return read_pair_tsv(raw[0], self.label_set, (1, 2, 3), True), str(raw[0])
+        path = source.find(self.name, lang, ["pawsx/{split}-{lang}.tsv", "{split}-{lang}.tsv"])
+        return read_pair_tsv(path, self.label_set, (0, 1, 2), False), str(path)

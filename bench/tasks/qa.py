@@ -1,0 +1,150 @@
+"""Extractive QA: XQuAD, MLQA, TyDiQA-GoldP (SQuAD v1.1 JSON). Long contexts are read through a sliding
+window (max length, stride); the best span over all windows is mapped back to the context's characters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.metrics import mlqa, squad_v1
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
+
+
+@dataclass
+class QAExample:
+    id: str
+    question: str
+    context: str
+    answers: list[str]
+
+
+def read_squad_json(path: Path) -> list[QAExample]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid SQuAD JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise UserError(f"{path}: not SQuAD format (no top-level 'data' list)")
+    examples = []
+    for article in data["data"]:
+        for paragraph in article.get("paragraphs", []):
+            context = paragraph.get("context")
+            for qa in paragraph.get("qas", []):
+                answers = [a.get("text", "") for a in qa.get("answers", [])]
+                if context is None or "id" not in qa or "question" not in qa:
+                    raise UserError(f"{path}: a question lacks 'id', 'question' or its paragraph's 'context'")
+                if not answers:
+                    raise UserError(f"{path}: question {qa['id']} has no answers (XTREME strips test answers: "
+                                    "use the published files)")
+                examples.append(QAExample(qa["id"], qa["question"], context, answers))
+    return examples
+
+
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: list, context_mask: np.ndarray,
+              n_best: int = 20, max_answer_length: int = 30) -> tuple[float, int, int] | None:
+    """Highest start+end score over valid spans (both ends in the context, end >= start, not too long);
+    returns (score, start char, end char) or None."""
+    starts = [i for i in np.argsort(start_logits)[::-1][:n_best] if context_mask[i]]
+    ends = [i for i in np.argsort(end_logits)[::-1][:n_best] if context_mask[i]]
+    best = None
+    for s in starts:
+        for e in ends:
+            if e < s or e - s + 1 > max_answer_length:
+                continue
+            score = float(start_logits[s] + end_logits[e])
+            if best is None or score > best[0]:
+                best = (score, offsets[s][0], offsets[e][1])
+    return best
+
+
+class QATask(Task):
+    family = "qa"
+    head = "question-answering"
+    metric_name = "f1"
+    metrics = ("f1", "exact_match")
+    prediction_ext = "json"
+    default_max_length = 384
+    stride = 128
+
+    def score(self, predictions: dict, references: dict, lang: str) -> dict:
+        return squad_v1(predictions, references)
+
+    def evaluate(self, runner, checkpoint, examples: list[QAExample], lang, batch_size, max_length):
+        tok = checkpoint.tokenizer()
+        enc = tok([e.question for e in examples], [e.context for e in examples], truncation="only_second",
+                  max_length=max_length, stride=min(self.stride, max_length // 2), return_overflowing_tokens=True,
+                  return_offsets_mapping=True)
+        outputs = run_encoded(runner, enc["input_ids"], batch_size, tok.pad_token_id, max_length)
+        best: dict[int, tuple[float, int, int]] = {}
+        for f, out in enumerate(outputs):
+            ex = enc["overflow_to_sample_mapping"][f]
+            context_mask = np.array([sid == 1 for sid in enc.sequence_ids(f)])
+            span = best_span(out["start_logits"], out["end_logits"], enc["offset_mapping"][f], context_mask)
+            if span and (ex not in best or span[0] > best[ex][0]):
+                best[ex] = span
+        predictions = {e.id: (e.context[best[i][1]:best[i][2]] if i in best else "")
+                       for i, e in enumerate(examples)}
+        references = {e.id: e.answers for e in examples}
+        return LanguageResult(self.score(predictions, references, lang), len(examples), predictions)
+
+    def format_predictions(self, predictions) -> str:
+        return json.dumps(predictions, ensure_ascii=False, indent=1)
+
+    def _from_hf(self, config: str, split: str) -> list[QAExample]:
+        data = hf_xtreme(config, split)
+        return [QAExample(r["id"], r["question"], r["context"], list(r["answers"]["text"])) for r in data]
+
+
+class XQuAD(QATask):
+    name = "xquad"
+    languages = tuple("ar de el en es hi ru th tr vi zh".split())
+
+    def load(self, lang, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"xquad has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        if source.data_dir is None:
+            return self._from_hf(f"XQuAD.{lang}", "validation"), f"google/xtreme XQuAD.{lang}"
+        path = source.find(self.name, lang, ["xquad/xquad.{lang}.json", "xquad.{lang}.json"])
+        return read_squad_json(path), str(path)
+
+
+class MLQA(QATask):
+    name = "mlqa"
+    languages = tuple("ar de en es hi vi zh".split())
+
+    def score(self, predictions, references, lang):
+        return mlqa(predictions, references, lang)
+
+    def load(self, lang, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"mlqa has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        if source.data_dir is None:
+            split = "validation" if source.split == "dev" else source.split
+            return self._from_hf(f"MLQA.{lang}.{lang}", split), f"google/xtreme MLQA.{lang}.{lang}"
+        name = "{split}-context-{lang}-question-{lang}.json"
+        path = source.find(self.name, lang, [f"mlqa/MLQA_V1/{{split}}/{name}", f"MLQA_V1/{{split}}/{name}", name])
+        return read_squad_json(path), str(path)
+
+
+TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
+
+
+class TyDiQA(QATask):
+    name = "tydiqa"
+    languages = tuple(TYDIQA_NAMES)
+
+    def load(self, lang, source: DataSource):
+        if lang not in TYDIQA_NAMES:
+            raise UserError(f"tydiqa has no language '{lang}'; XTREME's are {', '.join(TYDIQA_NAMES)}")
+        if source.data_dir is None:  # one validation split for all languages; ids start with the language
+            examples = self._from_hf("tydiqa", "validation")
+            return [e for e in examples if e.id.startswith(TYDIQA_NAMES[lang])], "google/xtreme tydiqa"
+        path = source.find(self.name, lang, ["tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.{lang}.dev.json",
+                                             "tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json",
+                                             "tydiqa.{lang}.dev.json"], name=TYDIQA_NAMES[lang])
+        return read_squad_json(path), str(path)

@@ -1,0 +1,158 @@
+"""Retrieval: Tatoeba and BUCC. Sentences are embedded by mean-pooling the token vectors of one encoder
+layer (the artifact's `layer`; XTREME's baselines use a middle layer) and matched by cosine similarity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.metrics import accuracy, bucc_f1
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
+
+TATOEBA_ISO3 = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
+    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
+    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
+    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
+    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+}
+
+
+def default_layer(checkpoint) -> int:
+    """The checkpoint's own pooling layer if its metadata names one (e5 models: the last), else XTREME's
+    baseline choice: the middle of the stack (layer 7 of 12 for mBERT, 13 of 24 for XLM-R large)."""
+    layers = checkpoint.config["num_hidden_layers"]
+    return checkpoint.metadata.get("retrieval_layer") or layers // 2 + 1
+
+
+def embed(runner, checkpoint, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
+    tok = checkpoint.tokenizer()
+    prefix = checkpoint.metadata.get("input_prefix", "")
+    encoded = tok([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
+    outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length)
+    pooled = np.stack([o["hidden_state"].astype(np.float64).mean(0) for o in outputs])
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+class Tatoeba(Task):
+    name = "tatoeba"
+    family = "retrieval"
+    head = "encoder"
+    metric_name = "accuracy"
+    metrics = ("accuracy",)
+    languages = tuple(TATOEBA_ISO3)
+    direction = "xx->en"  # XTREME's: for each non-English sentence, find its English translation
+
+    def load(self, lang: str, source: DataSource):
+        if lang not in TATOEBA_ISO3:
+            raise UserError(f"tatoeba has no language '{lang}'; XTREME's are {', '.join(TATOEBA_ISO3)}")
+        iso3 = TATOEBA_ISO3[lang]
+        if source.data_dir is None:
+            data = hf_xtreme(f"tatoeba.{iso3}", "validation")
+            return (list(data["source_sentence"]), list(data["target_sentence"])), f"google/xtreme tatoeba.{iso3}"
+        patterns = ["tatoeba/tatoeba.{iso3}-eng.{iso3}", "tatoeba.{iso3}-eng.{iso3}",
+                    "tatoeba/v1/tatoeba.{iso3}-eng.{iso3}"]
+        if not any(p.is_file() for p in source.candidates(patterns, iso3=iso3)):
+            if any(p.is_file() for p in source.candidates(["tatoeba/{lang}-en.{lang}"], lang=lang)):
+                raise UserError(f"{source.data_dir}/tatoeba/{lang}-en.en is XTREME's preprocessed copy, whose "
+                                "English side is sorted (alignment removed); point --data-dir at LASER's "
+                                f"tatoeba.{iso3}-eng.* files")
+        src_path = source.find(self.name, lang, patterns, iso3=iso3)
+        eng_path = Path(str(src_path)[: -len(iso3)] + "eng")
+        if not eng_path.is_file():
+            raise UserError(f"{eng_path} is missing (the English side of {src_path.name})")
+        src, eng = read_lines(src_path), read_lines(eng_path)
+        if len(src) != len(eng):
+            raise UserError(f"{src_path} has {len(src)} lines but {eng_path} has {len(eng)}: line i of one "
+                            "must translate line i of the other")
+        for path, lines in ((src_path, src), (eng_path, eng)):
+            empty = next((i for i, line in enumerate(lines, 1) if not line.strip()), None)
+            if empty:
+                raise UserError(f"{path}:{empty}: empty line (every line must hold one sentence)")
+        return (src, eng), str(src_path)
+
+    def evaluate(self, runner, checkpoint, examples, lang, batch_size, max_length):
+        src, eng = examples
+        a = embed(runner, checkpoint, src, batch_size, max_length)
+        b = embed(runner, checkpoint, eng, batch_size, max_length)
+        queries, keys = (a, b) if self.direction == "xx->en" else (b, a)
+        predicted = (queries @ keys.T).argmax(1)
+        return LanguageResult({"accuracy": accuracy(list(predicted), list(range(len(src))))}, len(src),
+                              [int(p) for p in predicted])
+
+
+def _margin_candidates(a: np.ndarray, b: np.ndarray, k: int = 4, chunk: int = 2048):
+    """Ratio-margin scores (cos / mean cos to each side's k nearest neighbours), forward best match."""
+
+    def knn_mean(x, y):
+        means = np.empty(len(x))
+        for s in range(0, len(x), chunk):
+            sims = x[s : s + chunk] @ y.T
+            kk = min(k, sims.shape[1])
+            means[s : s + chunk] = np.sort(np.partition(sims, -kk, axis=1)[:, -kk:], axis=1).mean(1)
+        return means
+
+    ma, mb = knn_mean(a, b), knn_mean(b, a)
+    out = []
+    for s in range(0, len(a), chunk):
+        sims = a[s : s + chunk] @ b.T
+        margin = sims / ((ma[s : s + chunk, None] + mb[None, :]) / 2)
+        best = margin.argmax(1)
+        out.extend((float(margin[i, j]), s + i, int(j)) for i, j in enumerate(best))
+    return out
+
+
+class BUCC(Task):
+    name = "bucc2018"
+    family = "retrieval"
+    head = "encoder"
+    metric_name = "f1"
+    metrics = ("f1", "precision", "recall")
+    languages = ("de", "fr", "ru", "zh")
+    prediction_ext = "tsv"
+
+    def _read_ids(self, path: Path) -> tuple[list[str], list[str]]:
+        ids, texts = [], []
+        for n, line in enumerate(read_lines(path), 1):
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise UserError(f"{path}:{n}: expected 'id<TAB>sentence'")
+            ids.append(parts[0])
+            texts.append(parts[1])
+        return ids, texts
+
+    def load(self, lang: str, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"bucc2018 has no language '{lang}'; use one of {', '.join(self.languages)}")
+        if source.data_dir is None:  # the hub copy holds the aligned pairs only: mine among them
+            data = hf_xtreme(f"bucc18.{lang}", source.split if source.split != "dev" else "validation")
+            n = len(data)
+            ids = [str(i) for i in range(n)]
+            return ((ids, list(data["source_sentence"]), ids, list(data["target_sentence"]),
+                     {(i, i) for i in ids}), f"google/xtreme bucc18.{lang}")
+        patterns = ["bucc2018/{lang}-en.{split}.{lang}", "{lang}-en.{split}.{lang}"]
+        src_path = source.find(self.name, lang, patterns)
+        base = str(src_path)[: -len(lang)]
+        trg_path, gold_path = Path(base + "en"), Path(base + "gold")
+        if not gold_path.is_file():
+            raise UserError(f"{gold_path} is missing: BUCC's test gold is withheld; use --split dev")
+        src_ids, src = self._read_ids(src_path)
+        trg_ids, trg = self._read_ids(trg_path)
+        gold = set()
+        for n, line in enumerate(read_lines(gold_path), 1):
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise UserError(f"{gold_path}:{n}: expected 'source_id<TAB>target_id'")
+            gold.add((parts[0], parts[1]))
+        return (src_ids, src, trg_ids, trg, gold), str(src_path)
+
+    def evaluate(self, runner, checkpoint, examples, lang, batch_size, max_length):
+        src_ids, src, trg_ids, trg, gold = examples
+        a = embed(runner, checkpoint, src, batch_size, max_length)
+        b = embed(runner, checkpoint, trg, batch_size, max_length)
+        candidates = [(score, src_ids[i], trg_ids[j]) for score, i, j in _margin_candidates(a, b)]
+        scores = bucc_f1(candidates, gold)
+        chosen = [f"{s}\t{t}" for score, s, t in candidates if score >= scores["threshold"]]
+        return LanguageResult(scores, len(src), chosen)

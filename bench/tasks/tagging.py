@@ -1,0 +1,171 @@
+"""Tagging: UD-POS (UPOS from CoNLL-U) and PAN-X NER. Each word's tag is predicted from its first
+sub-token; scored with seqeval F1 over the per-word sequences, as XTREME's scorer does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.metrics import seqeval_f1
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
+
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+        "PUNCT", "SCONJ", "SYM", "VERB", "X")
+PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+UD_LANGUAGE_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
+    "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+}
+
+Sentence = tuple[list[str], list[str]]
+
+
+def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
+    """Words and UPOS tags; multi-word token ranges (1-2) and empty nodes (1.1) are skipped, as UD's
+    syntactic words carry the tags."""
+    sentences, words, tags = [], [], []
+    for n, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            if words:
+                sentences.append((words, tags))
+            words, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            raise UserError(f"{path}:{n}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+        if "-" in cols[0] or "." in cols[0]:
+            continue
+        if cols[3] not in labels:
+            raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
+        words.append(cols[1])
+        tags.append(cols[3])
+    if words:
+        sentences.append((words, tags))
+    return sentences
+
+
+def read_word_tag_tsv(path: Path, labels: tuple[str, ...]) -> list[Sentence]:
+    """XTREME's layout: `word<TAB>tag` per line, a blank line between sentences (PAN-X raw files prefix
+    each word with `lang:`)."""
+    sentences, words, tags = [], [], []
+    for n, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            if words:
+                sentences.append((words, tags))
+            words, tags = [], []
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise UserError(f"{path}:{n}: expected 'word<TAB>tag' (XTREME strips test tags: use --split dev "
+                            "or the published files)")
+        if cols[1] not in labels:
+            raise UserError(f"{path}:{n}: tag '{cols[1]}' is not one of {', '.join(labels)}")
+        word = cols[0].split(":", 1)[1] if ":" in cols[0][:4] else cols[0]
+        words.append(word)
+        tags.append(cols[1])
+    if words:
+        sentences.append((words, tags))
+    return sentences
+
+
+def _chunks(word_lengths: list[int], budget: int) -> list[tuple[int, int]]:
+    """Split a sentence into word ranges whose sub-tokens fit the budget (XTREME splits long sentences)."""
+    spans, start, used = [], 0, 0
+    for i, n in enumerate(word_lengths):
+        n = max(1, min(n, budget))
+        if used + n > budget and i > start:
+            spans.append((start, i))
+            start, used = i, 0
+        used += n
+    spans.append((start, len(word_lengths)))
+    return spans
+
+
+class TaggingTask(Task):
+    family = "tagging"
+    head = "token-classification"
+    metric_name = "f1"
+    metrics = ("f1",)
+    label_set: tuple[str, ...] = ()
+
+    def evaluate(self, runner, checkpoint, examples: list[Sentence], lang, batch_size, max_length):
+        labels = checkpoint.metadata.get("labels")
+        if not labels:
+            raise UserError(f"{checkpoint.path}/stilts.json lists no 'labels' for its token-classification head")
+        missing = set(self.label_set) - set(labels)
+        if missing:
+            raise UserError(f"checkpoint {checkpoint.name} was trained on other labels: it lacks "
+                            f"{', '.join(sorted(missing))} of {self.name}")
+        tok = checkpoint.tokenizer()
+        budget = max_length - tok.num_special_tokens_to_add()
+        encoded, index = [], []  # index: (sentence, first word, per-word first sub-token positions)
+        for s, (words, _) in enumerate(examples):
+            pieces = [tok(w, add_special_tokens=False)["input_ids"] or [tok.unk_token_id] for w in words]
+            for a, b in _chunks([len(p) for p in pieces], budget):
+                ids, firsts = [], []
+                for p in pieces[a:b]:
+                    firsts.append(len(ids) + 1)  # +1 for <s>
+                    ids.extend(p[:budget])
+                encoded.append(tok.build_inputs_with_special_tokens(ids[:budget]))
+                index.append((s, a, firsts))
+        outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length)
+        predicted = [[None] * len(words) for words, _ in examples]
+        for (s, a, firsts), out in zip(index, outputs):
+            logits = out["logits"]
+            for k, pos in enumerate(firsts):
+                predicted[s][a + k] = labels[int(np.argmax(logits[min(pos, len(logits) - 1)]))]
+        gold = [tags for _, tags in examples]
+        return LanguageResult({"f1": seqeval_f1(predicted, gold)}, len(examples), predicted)
+
+    def read_training_file(self, path: Path) -> list[Sentence]:
+        return read_conllu(path, self.label_set) if path.suffix == ".conllu" else read_word_tag_tsv(path, self.label_set)
+
+    def format_predictions(self, predictions) -> str:
+        return "".join("".join(f"{t}\n" for t in sent) + "\n" for sent in predictions)
+
+
+class UDPOS(TaggingTask):
+    name = "udpos"
+    languages = tuple(UD_LANGUAGE_NAMES)
+    label_set = UPOS
+
+    def load(self, lang, source: DataSource):
+        if lang not in UD_LANGUAGE_NAMES:
+            raise UserError(f"udpos has no language '{lang}'; XTREME's are {', '.join(UD_LANGUAGE_NAMES)}")
+        if source.data_dir is None:
+            data = hf_xtreme(f"udpos.{UD_LANGUAGE_NAMES[lang]}", source.split)
+            names = data.features["pos_tags"].feature.names
+            return [(list(r["tokens"]), [names[t] for t in r["pos_tags"]]) for r in data], "google/xtreme"
+        # every treebank of the language, as XTREME concatenates them
+        conllu = sorted({*source.data_dir.glob(f"udpos/{lang}_*-ud-{source.split}.conllu"),
+                         *source.data_dir.glob(f"{lang}_*-ud-{source.split}.conllu")})
+        if conllu:
+            return [s for path in conllu for s in read_conllu(path)], ", ".join(map(str, conllu))
+        path = source.find(self.name, lang, ["udpos/{split}-{lang}.tsv", "{split}-{lang}.tsv",
+                                             f"udpos/{lang}_*-ud-{{split}}.conllu"])
+        return read_word_tag_tsv(path, UPOS), str(path)
+
+
+class PANX(TaggingTask):
+    name = "panx"
+    languages = tuple("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja "
+                      "ka ko th sw yo my zh kk tr et fi hu".split())
+    label_set = PANX_LABELS
+
+    def load(self, lang, source: DataSource):
+        if lang not in self.languages:
+            raise UserError(f"panx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        if source.data_dir is None:
+            data = hf_xtreme(f"PAN-X.{lang}", "validation" if source.split == "dev" else source.split)
+            names = data.features["ner_tags"].feature.names
+            return [(list(r["tokens"]), [names[t] for t in r["ner_tags"]]) for r in data], "google/xtreme"
+        path = source.find(self.name, lang, ["panx/{split}-{lang}.tsv", "{split}-{lang}.tsv", "{lang}-{split}"])
+        return read_word_tag_tsv(path, PANX_LABELS), str(path)

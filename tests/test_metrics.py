@@ -1,0 +1,76 @@
+"""Each metric against values computed by hand on small cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.metrics import accuracy, bucc_f1, mlqa, seqeval_f1, squad_v1
+from bench.tasks.qa import best_span
+
+
+def test_accuracy():
+    assert accuracy([1, 2, 3, 4], [1, 2, 0, 4]) == 75.0
+    with pytest.raises(ValueError):
+        accuracy([1], [1, 2])
+
+
+def test_seqeval_f1_on_ner_chunks():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"]]
+    # chunks: gold {PER(0-1), LOC(3)}, pred {PER(0-1), ORG(3)}: P = R = 1/2
+    assert seqeval_f1(pred, gold) == pytest.approx(50.0)
+
+
+def test_seqeval_f1_on_pos_tags_as_xtreme_scores_them():
+    # XTREME feeds bare UPOS tags to seqeval, which reads each as a one-token chunk
+    gold = [["DET", "NOUN", "VERB"]]
+    assert seqeval_f1([["DET", "NOUN", "VERB"]], gold) == pytest.approx(100.0)
+    assert seqeval_f1([["DET", "NOUN", "NOUN"]], gold) < 100.0
+
+
+def test_squad_v1_exact_match_and_f1():
+    refs = {"q1": ["The Eiffel Tower"], "q2": ["in 1889", "1889"], "q3": ["Paris France"]}
+    preds = {"q1": "eiffel tower!", "q2": "1889", "q3": "Paris"}
+    scores = squad_v1(preds, refs)
+    # q1: exact after normalisation (article, case, punctuation); q2: exact vs second gold;
+    # q3: P = 1/1, R = 1/2 -> F1 = 2/3
+    assert scores["exact_match"] == pytest.approx(200 / 3)
+    assert scores["f1"] == pytest.approx(100 * (1 + 1 + 2 / 3) / 3)
+    with pytest.raises(ValueError, match="no prediction"):
+        squad_v1({}, refs)
+
+
+def test_mlqa_language_aware_normalisation():
+    # German articles are dropped only under de; Chinese is scored per character
+    assert mlqa({"q": "die Katze"}, {"q": ["Katze"]}, "de")["exact_match"] == 100.0
+    assert mlqa({"q": "die Katze"}, {"q": ["Katze"]}, "en")["exact_match"] == 0.0
+    zh = mlqa({"q": "北京大学"}, {"q": ["北京"]}, "zh")
+    assert zh["exact_match"] == 0.0 and zh["f1"] == pytest.approx(100 * 2 * 0.5 * 1 / 1.5)
+
+
+def test_bucc_threshold_maximises_f1():
+    gold = {("a", "x"), ("b", "y"), ("c", "z")}
+    candidates = [(0.9, "a", "x"), (0.8, "b", "y"), (0.7, "d", "w"), (0.6, "c", "z"), (0.5, "e", "v")]
+    # thresholds: 0.9 -> F1 .5; 0.8 -> .8; 0.7 -> 2/3 prec, 2/3 rec; 0.6 -> P 3/4 R 1 -> 6/7
+    result = bucc_f1(candidates, gold)
+    assert result["threshold"] == 0.6
+    assert result["f1"] == pytest.approx(100 * 6 / 7)
+    assert result["precision"] == pytest.approx(75.0) and result["recall"] == pytest.approx(100.0)
+
+
+def test_best_span_maps_tokens_back_to_characters():
+    context = "Paris is the capital of France."
+    # tokens: [CLS] q q [SEP] Paris is the capital of France .
+    offsets = [(0, 0), (0, 0), (0, 0), (0, 0), (0, 5), (6, 8), (9, 12), (13, 20), (21, 23), (24, 30), (30, 31)]
+    context_mask = np.array([False] * 4 + [True] * 7)
+    start = np.full(11, -5.0)
+    end = np.full(11, -5.0)
+    start[1], end[1] = 20.0, 20.0  # the question scores highest but is outside the context
+    start[7], end[9] = 4.0, 3.0  # "capital of France"
+    start[9], end[7] = 3.5, 2.5  # (9, 7) ends before it starts; (7, 7) and (9, 9) score 6.5 < 7
+    score, a, b = best_span(start, end, offsets, context_mask)
+    assert context[a:b] == "capital of France"
+    assert score == pytest.approx(7.0)
+    assert best_span(start, end, offsets, context_mask, max_answer_length=2) is not None
+    assert best_span(start, end, offsets, np.zeros(11, bool)) is None

@@ -1,0 +1,135 @@
+"""Task loaders on the real files in ../shared/data, end-to-end evaluation on the same runner the
+harness times, fine-tuning, and the error paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UserError
+from bench.tasks import TASK_NAMES, get_task
+from bench.tasks.base import DataSource
+from bench.tasks.tagging import UPOS, read_conllu
+from tests.conftest import needs_demo
+from tests.test_cli import FAST, assert_one_line_error, bench
+
+shared = pytest.mark.shared_data
+
+
+def test_every_task_declares_languages_metric_and_head():
+    assert set(TASK_NAMES) == {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"}
+    for name in TASK_NAMES:
+        task = get_task(name)
+        assert task.languages and task.metric_name in task.metrics and task.higher_is_better
+    assert len(get_task("tatoeba").languages) == 36 and len(get_task("panx").languages) == 40
+    assert len(get_task("xnli").languages) == 15 and len(get_task("udpos").languages) == 33
+
+
+@shared
+def test_tatoeba_loader_reads_aligned_laser_files(shared_data):
+    (src, eng), where = get_task("tatoeba").load("de", DataSource(shared_data))
+    assert len(src) == len(eng) == 1000 and where.endswith("tatoeba.deu-eng.deu")
+    assert src[0] == "Maria sagte, sie wisse nicht, wo Tom sei." and eng[0] == "Mary said she didn't know where Tom was."
+    (zh, _), _ = get_task("tatoeba").load("zh", DataSource(shared_data))  # zh is cmn on disk
+    assert len(zh) == 1000
+
+
+@shared
+def test_xquad_loader(shared_data):
+    examples, _ = get_task("xquad").load("de", DataSource(shared_data))
+    assert len(examples) == 1190
+    first = examples[0]
+    assert first.id == "56beb4343aeaaa14008c925b" and first.answers == ["308"]
+    assert first.context.count("308") >= 1
+
+
+@shared
+def test_udpos_loader_reads_conllu_upos(shared_data):
+    sentences, where = get_task("udpos").load("es", DataSource(shared_data))
+    assert "es_gsd-ud-test.conllu" in where
+    assert len(sentences) == 427
+    assert all(len(w) == len(t) and set(t) <= set(UPOS) for w, t in sentences)
+    # multi-word tokens (del = de + el) are skipped; the syntactic words carry the tags
+    first_words = sentences[0][0]
+    assert "del" not in first_words or "de" in first_words
+
+
+def test_conllu_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "xx_test-ud-test.conllu"
+    bad.write_text("# sent_id = 1\n1\tHallo\thallo\tINTJ\t_\t_\t0\troot\t_\t_\n2\tWelt\tNOUN\n\n")
+    with pytest.raises(UserError, match=r"xx_test-ud-test.conllu:3: expected 10"):
+        read_conllu(bad)
+    bad.write_text("1\tHallo\thallo\tGREETING\t_\t_\t0\troot\t_\t_\n\n")
+    with pytest.raises(UserError, match=r":1: UPOS tag 'GREETING' is not one of"):
+        read_conllu(bad)
+
+
+def test_tatoeba_misaligned_files_are_rejected(tmp_path):
+    (tmp_path / "tatoeba.deu-eng.deu").write_text("a\nb\n")
+    (tmp_path / "tatoeba.deu-eng.eng").write_text("a\n")
+    with pytest.raises(UserError, match="has 2 lines but .* has 1"):
+        get_task("tatoeba").load("de", DataSource(tmp_path))
+    with pytest.raises(UserError, match=r"no tatoeba data for language 'fr'.*tatoeba.fra-eng.fra"):
+        get_task("tatoeba").load("fr", DataSource(tmp_path))
+
+
+def test_hub_loading_offline_names_data_dir():
+    with pytest.raises(UserError, match="--data-dir"):
+        get_task("xquad").load("de", DataSource(None))
+
+
+@shared
+@needs_demo
+def test_tatoeba_with_the_embedded_model_scores_far_above_chance(shared_data, tmp_path):
+    out = tmp_path / "eval"
+    proc = bench("eval", "--task", "tatoeba", "--backend", "eager", "--data-dir", shared_data, "--langs", "de",
+                 "--out", out, "--threads", "2", check_rc=0)
+    record = json.loads(next(out.glob("eval__*.json")).read_text())
+    assert record["metric"] == "accuracy" and record["n_examples"] == {"de": 1000}
+    assert record["scores"]["de"] > 80.0  # chance is 0.1%
+    assert record["layer"] == 12  # e5 pools the last layer
+    predictions = (out / "predictions" / "tatoeba" / "test-de.tsv").read_text().split()
+    assert len(predictions) == 1000 and sum(int(p) == i for i, p in enumerate(predictions)) == 10 * record["scores"]["de"]
+    assert "average" in proc.stdout
+
+
+@shared
+@needs_demo
+@pytest.mark.slow
+def test_finetune_udpos_then_zero_shot_beats_majority_tag(shared_data, tmp_path):
+    ckpt = tmp_path / "pos"
+    bench("finetune", "--task", "udpos", "--train", shared_data / "udpos" / "en_ewt-ud-dev.conllu",
+          "--out", ckpt, "--max-steps", "100", "--lr", "2e-4", "--batch-size", "16", check_rc=0)
+    meta = json.loads((ckpt / "stilts.json").read_text())
+    assert meta["head"] == "token-classification" and meta["steps"] == 100 and meta["labels"] == list(UPOS)
+    assert meta["final_loss"] < meta["first_loss"]
+    out = tmp_path / "eval"
+    bench("eval", "--model", ckpt, "--task", "udpos", "--data-dir", shared_data, "--langs", "de,es",
+          "--out", out, check_rc=0)
+    record = json.loads(next(out.glob("eval__*.json")).read_text())
+    from bench.metrics import seqeval_f1
+
+    for lang in ("de", "es"):
+        sentences, _ = get_task("udpos").load(lang, DataSource(shared_data))
+        majority = Counter(t for _, tags in sentences for t in tags).most_common(1)[0][0]
+        baseline = seqeval_f1([[majority] * len(t) for _, t in sentences], [t for _, t in sentences])
+        assert record["scores"][lang] > baseline + 30, (lang, record["scores"][lang], baseline)
+    lines = (out / "predictions" / "udpos" / "test-es.tsv").read_text().split("\n\n")
+    assert len([b for b in lines if b.strip()]) == 427
+
+
+def test_eval_error_paths(tiny_encoder, tmp_path, shared_data):
+    out = tmp_path / "never"
+    assert_one_line_error(bench("eval", "--task", "nonsense", "--model", tiny_encoder), "unknown task 'nonsense'")
+    assert_one_line_error(bench("eval", "--task", "udpos", "--model", tiny_encoder, "--data-dir", tmp_path,
+                                "--out", out), "needs a checkpoint with a token-classification head",
+                          "bench finetune")
+    assert_one_line_error(bench("eval", "--task", "tatoeba", "--model", tiny_encoder, "--data-dir", tmp_path,
+                                "--langs", "de", "--out", out), "no tatoeba data for language 'de'")
+    assert_one_line_error(bench("eval", "--task", "tatoeba", "--model", tiny_encoder, "--data-dir", tmp_path,
+                                "--langs", "xx", "--out", out), "has no language 'xx'")
+    assert not out.exists()  # nothing written half
