@@ -93,6 +93,74 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def _csv(text: str | None) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+def cmd_sweep(args) -> int:
+    from bench.sweep import SweepConfig, run_sweep
+    from bench.tables import print_sweep_table
+
+    timing = {"warmup_iters": args.warmup, "min_iters": args.min_iters, "min_time_s": args.min_time,
+              "max_time_s": args.max_time, "warmup_min_s": min(1.0, args.min_time)}
+    overrides = dict(out=args.out, models=_csv(args.models), backends=_csv(args.backends), tasks=_csv(args.tasks),
+                     langs=_csv(args.langs), batch_sizes=_flatten(args.batch_sizes, []) or None,
+                     seq_lens=_flatten(args.seq_lens, []) or None, tolerance=args.tolerance, relative=args.relative,
+                     device=args.device, data_dir=args.data_dir, split=args.split, threads=args.threads,
+                     timeout=args.timeout, random_init=args.random_init or None,
+                     retry_failed=args.retry_failed or None, command=args.command_line)
+    if args.config:
+        cfg = SweepConfig.from_file(args.config, **overrides)
+        cfg.timing = {**timing, **cfg.timing}
+    else:
+        if args.out is None:
+            raise UserError("bench sweep needs --out runs/NAME (or --config FILE naming 'out')")
+        cfg = SweepConfig(**{k: v for k, v in overrides.items() if v is not None}, timing=timing)
+    records = run_sweep(cfg)
+    print_sweep_table(records, cfg.gate())
+    return 0
+
+
+def cmd_best(args) -> int:
+    from reports.analysis import best_within
+    from reports.report import load_run
+
+    records, _ = load_run(args.run)
+    tasks = _csv(args.task) or sorted({r["task"] for r in records if r.get("status") == "ok"})
+    found = False
+    for task in tasks:
+        b = best_within(records, args.within, task)
+        if "error" in b:
+            print(f"{task}: {b['error']}")
+            continue
+        found = True
+        own = (f"{b['speedup_vs_own_eager']:.2f}x over eager fp32 of {b['model']}, "
+               if b["speedup_vs_own_eager"] else "")
+        print(f"{task}: fastest within {args.within:g} point(s) of {b['reference']} "
+              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} seq/s at batch "
+              f"{b['shape'][0]} x seq {b['shape'][1]}, {own}{b['speedup_vs_reference']:.2f}x over the reference, "
+              f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points)")
+    return 0 if found else 1
+
+
+def cmd_report(args) -> int:
+    from reports.report import build_report
+
+    out = build_report(args.run, args.reports_dir)
+    print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from bench.tables import print_compare_table
+    from reports.report import load_run
+
+    a, _ = load_run(args.run_a)
+    b, _ = load_run(args.run_b)
+    print_compare_table(a, b, str(args.run_a), str(args.run_b))
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.tables import print_listing
 
@@ -154,6 +222,43 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--seed", type=int, default=42)
     ft.add_argument("--threads", type=int, default=None)
     ft.set_defaults(func=cmd_finetune)
+
+    sw = sub.add_parser("sweep", help="model x backend x task cells: accuracy + timing grid, resumable")
+    sw.add_argument("--config", type=Path, default=None, help="TOML or YAML file with the settings below")
+    sw.add_argument("--models", default=None, help="comma-separated (default demo)")
+    sw.add_argument("--backends", default=None, help="comma-separated; eager is always added as the reference")
+    sw.add_argument("--tasks", default=None, help="comma-separated (default tatoeba)")
+    sw.add_argument("--langs", default=None)
+    sw.add_argument("--batch-sizes", type=_int_list, action="append")
+    sw.add_argument("--seq-lens", type=_int_list, action="append")
+    gate = sw.add_mutually_exclusive_group()
+    gate.add_argument("--tolerance", type=float, default=None, help="gate: max average drop in points (default 1)")
+    gate.add_argument("--relative", type=float, default=None, help="gate: min ratio of the reference, e.g. 0.99")
+    sw.add_argument("--out", type=Path, default=None, help="run directory, e.g. runs/NAME")
+    sw.add_argument("--device", default=None)
+    sw.add_argument("--data-dir", type=Path, default=None)
+    sw.add_argument("--split", default=None, choices=["test", "dev"])
+    sw.add_argument("--random-init", action="store_true")
+    sw.add_argument("--timeout", type=float, default=None, help="seconds per cell before it is recorded as failed")
+    sw.add_argument("--retry-failed", action="store_true", help="re-run cells recorded as failed")
+    _add_timing_args(sw)
+    sw.set_defaults(func=cmd_sweep)
+
+    be = sub.add_parser("best", help="fastest variant within X points of the largest model's fp32 reference")
+    be.add_argument("run", type=Path)
+    be.add_argument("--within", type=float, default=1.0)
+    be.add_argument("--task", default=None)
+    be.set_defaults(func=cmd_best)
+
+    rp = sub.add_parser("report", help="write reports/NAME/report.md, report.html and plots from a sweep")
+    rp.add_argument("run", type=Path)
+    rp.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    rp.set_defaults(func=cmd_report)
+
+    cp = sub.add_parser("compare", help="throughput and accuracy deltas between two sweeps")
+    cp.add_argument("run_a", type=Path)
+    cp.add_argument("run_b", type=Path)
+    cp.set_defaults(func=cmd_compare)
 
     lst = sub.add_parser("list", help="models, backends (and whether each runs here), tasks")
     lst.set_defaults(func=cmd_list)

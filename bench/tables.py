@@ -50,6 +50,54 @@ def print_eval_table(record: dict, console: Console | None = None) -> None:
     console.print(table)
 
 
+def print_sweep_table(records: list[dict], rule: dict, console: Console | None = None) -> None:
+    from reports.analysis import default_shape, gate, throughput_at
+
+    console = console or wide_console()
+    shape = default_shape(records)
+    verdicts = {g.cell_id: g for g in gate(records, rule)}
+    table = Table(title=f"sweep ({len(records)} cells; throughput at batch x seq {shape})")
+    for col in ("cell", "status", "accuracy", "drop", "worst lang", "gate", "seq/s"):
+        table.add_column(col, justify="left" if col in ("cell", "status", "worst lang", "gate") else "right")
+    for r in records:
+        g = verdicts.get(r["cell_id"])
+        if r.get("status") != "ok":
+            table.add_row(r["cell_id"], f"[red]failed[/red]: {r.get('error', '')[:60]}", "-", "-", "-", "-", "-")
+            continue
+        table.add_row(r["cell_id"], "ok", _fmt(g.accuracy, ".2f") if g else "-", _fmt(g.drop, "+.2f") if g else "-",
+                      (g.worst_language or "-") if g else "-",
+                      {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "n/a"}[g.passed] if g else "-",
+                      _fmt(throughput_at(r, shape)))
+    console.print(table)
+
+
+def print_compare_table(a: list[dict], b: list[dict], name_a: str, name_b: str, console: Console | None = None) -> None:
+    console = console or wide_console()
+    b_by_id = {r["cell_id"]: r for r in b if r.get("status") == "ok"}
+    table = Table(title=f"{name_b} vs {name_a}")
+    for col in ("cell", "batch", "seq", "seq/s A", "seq/s B", "Δ seq/s", "acc A", "acc B", "Δ acc"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for ra in (r for r in a if r.get("status") == "ok"):
+        rb = b_by_id.get(ra["cell_id"])
+        if rb is None:
+            continue
+        acc_a = (ra.get("accuracy") or {}).get("average")
+        acc_b = (rb.get("accuracy") or {}).get("average")
+        perf_b = {(p["batch_size"], p["seq_len"]): p for p in rb.get("performance", [])}
+        for pa in ra.get("performance", []):
+            pb = perf_b.get((pa["batch_size"], pa["seq_len"]))
+            if pb is None:
+                continue
+            delta = 100 * (pb["throughput"] / pa["throughput"] - 1)
+            table.add_row(ra["cell_id"], str(pa["batch_size"]), str(pa["seq_len"]), _fmt(pa["throughput"]),
+                          _fmt(pb["throughput"]), f"{delta:+.1f}%", _fmt(acc_a, ".2f"), _fmt(acc_b, ".2f"),
+                          _fmt(acc_b - acc_a, "+.2f") if acc_a is not None and acc_b is not None else "-")
+    missing = sorted({r["cell_id"] for r in a} ^ {r["cell_id"] for r in b})
+    console.print(table)
+    if missing:
+        console.print(f"cells in only one run: {', '.join(missing)}")
+
+
 def print_listing(console: Console | None = None) -> None:
     from export.registry import BACKENDS, get_backend
     from models.registry import SIZES

@@ -1,0 +1,157 @@
+"""`bench sweep`: model x backend x task cells, each in its own process (accuracy once, then the timing
+grid, on one artifact), recorded in a JSON-lines store that a re-run resumes from."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.records import write_json_atomic
+from bench.store import ResultStore
+
+CONFIG_FILE = "sweep.json"
+
+
+@dataclass
+class SweepConfig:
+    out: Path
+    models: list[str] = field(default_factory=lambda: ["demo"])
+    backends: list[str] = field(default_factory=lambda: ["eager"])
+    tasks: list[str] = field(default_factory=lambda: ["tatoeba"])
+    langs: list[str] | None = None
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8])
+    seq_lens: list[int] = field(default_factory=lambda: [128])
+    tolerance: float | None = None  # absolute points
+    relative: float | None = None  # ratio of the reference, e.g. 0.99
+    device: str = "cpu"
+    data_dir: Path | None = None
+    split: str = "test"
+    random_init: bool = False
+    threads: int | None = None
+    timeout: float | None = None  # seconds per cell
+    retry_failed: bool = False
+    timing: dict = field(default_factory=dict)
+    eval_batch_size: int = 32
+    command: str = ""
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides) -> "SweepConfig":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"cannot read sweep config {path}: {e}") from None
+        try:
+            if Path(path).suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except Exception as e:  # noqa: BLE001 - TOML and YAML raise their own error types
+            raise UserError(f"{path}: not valid {'YAML' if Path(path).suffix in ('.yaml', '.yml') else 'TOML'} "
+                            f"({str(e).splitlines()[0]})") from None
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"{path}: unknown sweep setting(s) {', '.join(unknown)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        if "out" not in data:
+            raise UserError(f"{path}: set 'out' (the run directory) in the file or with --out")
+        for key in ("out", "data_dir"):
+            if data.get(key) is not None:
+                data[key] = Path(data[key])
+        return cls(**data)
+
+    def gate(self) -> dict:
+        if self.tolerance is not None and self.relative is not None:
+            raise UserError("give --tolerance POINTS or --relative RATIO, not both")
+        if self.relative is not None:
+            if not 0 < self.relative <= 1:
+                raise UserError("--relative is a ratio of the reference in (0, 1], e.g. 0.99")
+            return {"mode": "relative", "ratio": self.relative}
+        return {"mode": "absolute", "points": 1.0 if self.tolerance is None else self.tolerance}
+
+    def cells(self) -> list[dict]:
+        backends = self.backends if "eager" in self.backends else ["eager", *self.backends]  # the reference
+        return [{"cell_id": f"{m}|{b}|{t}", "model": m, "backend": b, "task": t}
+                for m in self.models for t in self.tasks for b in backends]
+
+
+def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
+    return {**cell, "device": cfg.device, "langs": cfg.langs, "batch_sizes": cfg.batch_sizes,
+            "seq_lens": cfg.seq_lens, "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+            "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": cfg.timing,
+            "eval_batch_size": cfg.eval_batch_size,
+            "predictions_dir": str(cfg.out / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
+
+
+def _run_cell_process(spec: dict, timeout: float | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="stilts-cell-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(json.dumps(spec))
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "bench.cell", str(spec_path), str(result_path)],
+                                  capture_output=True, text=True, timeout=timeout,
+                                  env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "error": f"timed out after {timeout:g} s", "error_kind": "timeout"}
+        if result_path.is_file():
+            return json.loads(result_path.read_text())
+        signal = -proc.returncode if proc.returncode < 0 else None
+        why = f"killed by signal {signal}" + (" (out of memory?)" if signal == 9 else "") if signal else \
+            f"exited with status {proc.returncode}"
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        return {"status": "failed", "error": f"cell process {why}: {' | '.join(tail)}"[:2000],
+                "error_kind": "crash", "cell_seconds": time.perf_counter() - t0}
+
+
+def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
+    from tqdm import tqdm
+
+    from bench.tasks import get_task
+    from export.registry import get_backend
+
+    for t in cfg.tasks:
+        get_task(t)  # unknown names fail before any work
+    for b in cfg.backends:
+        get_backend(b)
+    gate = cfg.gate()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    config_record = {**asdict(cfg), "out": str(cfg.out), "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+                     "gate": gate}
+    config_path = cfg.out / CONFIG_FILE
+    if config_path.is_file():  # a resumed run keeps every command that contributed to it
+        previous = json.loads(config_path.read_text())
+        config_record["commands"] = [*previous.get("commands", []), cfg.command]
+    else:
+        config_record["commands"] = [cfg.command]
+    write_json_atomic(config_path, config_record)
+    store = ResultStore(cfg.out)
+    done = store.finished()
+    cells = cfg.cells()
+    todo = [c for c in cells if c["cell_id"] not in done
+            or (cfg.retry_failed and done[c["cell_id"]].get("status") != "ok")]
+    if len(todo) < len(cells):
+        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already recorded in {store.path}")
+    bar = tqdm(todo, desc="sweep", unit="cell", file=sys.stderr, dynamic_ncols=True)
+    for cell in bar:
+        bar.set_postfix_str(cell["cell_id"])
+        t0 = time.perf_counter()
+        result = _run_cell_process(_cell_spec(cfg, cell), cfg.timeout)
+        result.setdefault("cell_seconds", time.perf_counter() - t0)
+        record = {**cell, "kind": "sweep_cell", "device": cfg.device, "gate": gate, **result,
+                  "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        store.put(record)
+        if record["status"] != "ok":
+            bar.write(f"cell {cell['cell_id']} failed: {record['error'][:300]}")
+    return store.read()

@@ -1,0 +1,81 @@
+"""The report-section interface: each section is one module with `render(ctx) -> Section`."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass
+class ReportContext:
+    name: str
+    records: list[dict]
+    config: dict
+    gate: list  # analysis.GateResult
+    shape: tuple[int, int] | None
+    out_dir: Path  # where images go
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list = field(default_factory=list)  # ("text", str) | ("table", DataFrame) | ("image", Path, alt)
+
+    def text(self, s: str) -> "Section":
+        self.blocks.append(("text", s))
+        return self
+
+    def table(self, frame: pd.DataFrame) -> "Section":
+        self.blocks.append(("table", frame))
+        return self
+
+    def image(self, path: Path, alt: str) -> "Section":
+        self.blocks.append(("image", path, alt))
+        return self
+
+    def markdown(self) -> str:
+        parts = [f"## {self.title}\n"]
+        for block in self.blocks:
+            if block[0] == "text":
+                parts.append(block[1] + "\n")
+            elif block[0] == "table":
+                escaped = block[1].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)  # cell ids
+                parts.append(escaped.to_markdown(index=False, floatfmt=".2f") + "\n")
+            else:
+                parts.append(f"![{block[2]}]({block[1].name})\n")
+        return "\n".join(parts)
+
+    def html(self) -> str:
+        parts = [f"<h2>{html.escape(self.title)}</h2>"]
+        for block in self.blocks:
+            if block[0] == "text":
+                parts.append("".join(f"<p>{_inline(p)}</p>" for p in block[1].split("\n\n")))
+            elif block[0] == "table":
+                parts.append(block[1].to_html(index=False, float_format=lambda v: f"{v:.2f}", border=0,
+                                              classes="t", na_rep="-"))
+            else:  # embedded, so the page is one self-contained file
+                data = base64.b64encode(block[1].read_bytes()).decode()
+                parts.append(f'<img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">')
+        return "\n".join(parts)
+
+
+def _inline(text: str) -> str:
+    """The little markdown the sections use (bold, code) as HTML."""
+    import re
+
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text).replace("\n", "<br>")
+
+
+def save_figure(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

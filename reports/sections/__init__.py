@@ -1,0 +1,11 @@
+"""Report sections, in report order. Adding a section = one module + one line here."""
+
+SECTIONS = [
+    "reports.sections.summary",
+    "reports.sections.frontier",
+    "reports.sections.speedup",
+    "reports.sections.latency",
+    "reports.sections.resources",
+    "reports.sections.languages",
+    "reports.sections.environment",
+]

@@ -1,0 +1,47 @@
+"""Accuracy against throughput (log scale) per task, with the Pareto frontier and gate verdicts marked."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reports.analysis import frontier_points, pareto  # noqa: E402
+from reports.base import ReportContext, Section, save_figure  # noqa: E402
+
+
+def render(ctx: ReportContext) -> Section:
+    section = Section("Accuracy vs throughput: the Pareto frontier")
+    verdict = {(g.model, g.backend, g.task): g.passed for g in ctx.gate}
+    tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
+    rows = []
+    for task in [*tasks, None]:
+        points = frontier_points(ctx.records, task, ctx.shape)
+        if not points:
+            continue
+        front = pareto(points)
+        rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0], "seq/s": points[k][1]}
+                 for k in front]
+        if task is None:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for key, (acc, thr) in points.items():
+            model, backend = key.split("|")
+            passed = verdict.get((model, backend, task))
+            color = {True: "tab:green", False: "tab:red", None: "tab:gray"}[passed]
+            ax.scatter(thr, acc, color=color, marker="o" if key in front else "x", s=60, zorder=3)
+            ax.annotate(key, (thr, acc), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        fx = [points[k][1] for k in front]
+        fy = [points[k][0] for k in front]
+        ax.step(fx, fy, where="post", color="black", linewidth=1, alpha=0.6, label="Pareto frontier")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"throughput, sequences/s (batch {ctx.shape[0]}, seq {ctx.shape[1]}; log scale)")
+        ax.set_ylabel("accuracy (average over languages)")
+        ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+        section.image(save_figure(fig, ctx.out_dir / f"frontier-{task}.png"), f"frontier for {task}")
+    if rows:
+        section.text("Variants on the frontier (no other variant is both at least as accurate and as fast):")
+        section.table(pd.DataFrame(rows))
+    return section

@@ -1,0 +1,35 @@
+"""Peak memory while running and size on disk, per variant."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reports.analysis import ok_cells  # noqa: E402
+from reports.base import ReportContext, Section, save_figure  # noqa: E402
+
+
+def render(ctx: ReportContext) -> Section:
+    section = Section("Memory and size on disk")
+    rows, seen = [], set()
+    for r in ok_cells(ctx.records):
+        key = (r["model"], r["backend"])
+        if key in seen or not r.get("performance"):
+            continue
+        seen.add(key)
+        rows.append({"variant": f"{r['model']}/{r['backend']}", "size MB": r.get("size_mb"),
+                     "peak memory MB": max(p["peak_memory_mb"] for p in r["performance"]),
+                     "export s": (r.get("export") or {}).get("export_time_s")})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return section.text("No timing data.")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * len(frame) + 1.8), sharey=True)
+    axes[0].barh(frame["variant"], frame["size MB"], color="tab:purple")
+    axes[0].set_xlabel("size on disk, MB")
+    axes[1].barh(frame["variant"], frame["peak memory MB"], color="tab:cyan")
+    axes[1].set_xlabel("peak resident memory of the timing process, MB")
+    section.image(save_figure(fig, ctx.out_dir / "resources.png"), "memory and size")
+    section.text("Peak memory is the timing process's high-water mark (on CPU it includes the Python and "
+                 "library runtime, the same for every backend); on GPU, torch's max allocated memory.")
+    return section.table(frame)

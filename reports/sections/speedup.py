@@ -1,0 +1,37 @@
+"""Speedup over eager fp32 of the same model, per backend (throughput ratios from the same sweep)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reports.analysis import ok_cells, throughput_at  # noqa: E402
+from reports.base import ReportContext, Section, save_figure  # noqa: E402
+
+
+def speedups(ctx: ReportContext) -> pd.DataFrame:
+    cells = ok_cells(ctx.records)
+    rows = []
+    for r in cells:
+        eager = next((e for e in cells if e["model"] == r["model"] and e["task"] == r["task"]
+                      and e["backend"] == "eager"), None)
+        thr, base = throughput_at(r, ctx.shape), eager and throughput_at(eager, ctx.shape)
+        if thr and base:
+            rows.append({"model": r["model"], "backend": r["backend"], "task": r["task"], "speedup": thr / base})
+    return pd.DataFrame(rows)
+
+
+def render(ctx: ReportContext) -> Section:
+    section = Section("Speedup over eager fp32")
+    frame = speedups(ctx)
+    if frame.empty:
+        return section.text("No timing data.")
+    table = frame.groupby(["model", "backend"], as_index=False)["speedup"].mean()
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(table) + 1.5))
+    labels = [f"{m} / {b}" for m, b in zip(table["model"], table["backend"])]
+    ax.barh(labels, table["speedup"], color=["tab:blue" if s >= 1 else "tab:orange" for s in table["speedup"]])
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xlabel(f"throughput / eager fp32 throughput (batch {ctx.shape[0]}, seq {ctx.shape[1]})")
+    section.image(save_figure(fig, ctx.out_dir / "speedup.png"), "speedup over eager")
+    return section.table(table)

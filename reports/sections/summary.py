@@ -1,0 +1,41 @@
+"""Every cell: accuracy, drop against eager fp32, gate verdict, throughput, and the best-within answer."""
+
+import pandas as pd
+
+from reports.analysis import best_within, throughput_at
+from reports.base import ReportContext, Section
+
+
+def render(ctx: ReportContext) -> Section:
+    rule = ctx.config.get("gate", {"mode": "absolute", "points": 1.0})
+    rule_text = (f"average drop of at most {rule['points']:g} points" if rule["mode"] == "absolute"
+                 else f"at least {rule['ratio']:.1%} of the reference")
+    by_id = {r["cell_id"]: r for r in ctx.records}
+    rows = []
+    for g in ctx.gate:
+        r = by_id[g.cell_id]
+        rows.append({"model": g.model, "backend": g.backend, "task": g.task, "metric": g.metric,
+                     "accuracy": g.accuracy, "drop": g.drop, "worst language": g.worst_language or "-",
+                     "gate": {True: "pass", False: "FAIL", None: "n/a"}[g.passed],
+                     "seq/s": throughput_at(r, ctx.shape), "size MB": r.get("size_mb")})
+    section = Section("Summary").text(
+        f"Each variant is compared with eager fp32 of the same checkpoint on the same task and languages; "
+        f"it passes the gate with an {rule_text}. Throughput is sequences per second at batch "
+        f"{ctx.shape[0]} x sequence length {ctx.shape[1]}." if ctx.shape else "No timing data.")
+    if rows:
+        section.table(pd.DataFrame(rows))
+    within = rule["points"] if rule["mode"] == "absolute" else 1.0
+    for task in sorted({g.task for g in ctx.gate}):
+        b = best_within(ctx.records, within, task, ctx.shape)
+        if "error" in b:
+            section.text(f"**{task}**: {b['error']}.")
+        else:
+            own = f", {b['speedup_vs_own_eager']:.2f}x its own eager fp32" if b["speedup_vs_own_eager"] else ""
+            section.text(f"**{task}: fastest within {within:g} point(s) of {b['reference']}** is **{b['variant']}**: "
+                         f"{b['throughput']:.1f} seq/s, {b['speedup_vs_reference']:.2f}x the reference{own}, "
+                         f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points).")
+    failed = [r for r in ctx.records if r.get("status") != "ok"]
+    if failed:
+        section.text("Failed cells (recorded, the sweep went on):")
+        section.table(pd.DataFrame([{"cell": r["cell_id"], "error": r.get("error", "")[:160]} for r in failed]))
+    return section

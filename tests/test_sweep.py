@@ -1,0 +1,191 @@
+"""Sweeps (real processes, a real kill and resume), the gate and frontier on hand-made records, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UserError
+from bench.store import ResultStore
+from bench.sweep import SweepConfig
+from reports.analysis import best_within, frontier_points, gate, pareto
+from tests.test_cli import BENCH, FAST, bench
+
+
+def _tatoeba_dir(root: Path) -> Path:
+    """A small real-format Tatoeba set (LASER's file layout), 12 aligned lines per side."""
+    de = ["Ich habe Hunger.", "Wo ist der Bahnhof?", "Das Wetter ist schön.", "Ich liebe dich.",
+          "Er liest ein Buch.", "Wir gehen nach Hause.", "Die Katze schläft.", "Es regnet heute.",
+          "Sie trinkt Kaffee.", "Das Auto ist rot.", "Ich bin müde.", "Der Zug ist spät."]
+    en = ["I am hungry.", "Where is the station?", "The weather is nice.", "I love you.", "He reads a book.",
+          "We are going home.", "The cat is sleeping.", "It is raining today.", "She drinks coffee.",
+          "The car is red.", "I am tired.", "The train is late."]
+    d = root / "data" / "tatoeba"
+    d.mkdir(parents=True)
+    (d / "tatoeba.deu-eng.deu").write_text("\n".join(de) + "\n")
+    (d / "tatoeba.deu-eng.eng").write_text("\n".join(en) + "\n")
+    return root / "data"
+
+
+def _sweep_args(model, data, out):
+    return ["sweep", "--models", str(model), "--backends", "eager,fp16,torchscript,onnx", "--tasks", "tatoeba",
+            "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out),
+            *FAST]
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_duplicates_or_losses(tiny_encoder, tmp_path):
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "kill"
+    store = ResultStore(out)
+    proc = subprocess.Popen([BENCH, *_sweep_args(tiny_encoder, data, out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(store.read()) < 2 and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and the cell process it is running
+    proc.wait()
+    before = {r["cell_id"]: r for r in store.read()}
+    assert 2 <= len(before) < 4
+    bench(*_sweep_args(tiny_encoder, data, out), check_rc=0)
+    after = store.read()
+    ids = [r["cell_id"] for r in after]
+    assert len(ids) == len(set(ids)) == 4  # none duplicated, none lost
+    for cell_id, record in before.items():  # finished cells were not redone
+        assert next(r for r in after if r["cell_id"] == cell_id)["timestamp"] == record["timestamp"]
+    by_backend = {r["backend"]: r for r in after}
+    assert by_backend["fp16"]["status"] == "failed" and "cuda only" in by_backend["fp16"]["error"]
+    for name in ("eager", "torchscript", "onnx"):
+        r = by_backend[name]
+        assert r["status"] == "ok" and r["accuracy"]["n_examples"] == {"de": 12}
+        assert r["performance"][0]["batch_size"] == 2 and r["performance"][0]["throughput"] > 0
+    # fp32 paths give the same retrieval answers as eager
+    assert by_backend["onnx"]["accuracy"]["scores"] == by_backend["eager"]["accuracy"]["scores"]
+    config = json.loads((out / "sweep.json").read_text())
+    assert len(config["commands"]) == 2
+
+
+def _cell(model, backend, task, acc, thr, params=100, status="ok", langs=None):
+    if status != "ok":
+        return {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
+                "status": status, "error": "boom"}
+    scores = langs or {"de": acc, "fr": acc}
+    return {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
+            "status": "ok", "parameters": params, "size_mb": 10.0, "export": {"export_time_s": 1.0},
+            "accuracy": {"metric": "accuracy", "higher_is_better": True, "scores": scores,
+                         "average": sum(scores.values()) / len(scores), "n_examples": {k: 10 for k in scores}},
+            "performance": [{"batch_size": 8, "seq_len": 128, "throughput": thr, "tokens_per_s": thr * 128,
+                             "latency_ms": {"p50": 8000 / thr, "p90": 9000 / thr, "p99": 9900 / thr},
+                             "peak_memory_mb": 900.0, "threads": {"ort_intra_op": 2}}],
+            "env": {"cpu": {"model": "test cpu", "flags": ["avx2"], "physical_cores": 2, "logical_cores": 2},
+                    "gpu": None, "python": "3.11", "platform": "linux", "packages": {"torch": "2.13.0"}}}
+
+
+HAND_MADE = [
+    _cell("large", "eager", "xnli", 80.0, 10.0, params=500),
+    _cell("large", "onnx-int8", "xnli", 79.5, 35.0, params=500, langs={"de": 80.0, "fr": 79.0}),
+    _cell("large", "bf16", "xnli", 78.0, 40.0, params=500),
+    _cell("base", "eager", "xnli", 75.0, 30.0, params=250),
+    _cell("base", "onnx-int8", "xnli", 75.0, 35.0, params=250),  # ties large/onnx-int8 on throughput
+    _cell("base", "torch-int8", "xnli", 75.0, 35.0, params=250),  # identical to base/onnx-int8
+    _cell("base", "fp16", "xnli", 0, 0, status="failed"),
+]
+
+
+def test_gate_absolute_and_relative():
+    results = {g.cell_id: g for g in gate(HAND_MADE, {"mode": "absolute", "points": 1.0})}
+    assert "base|fp16|xnli" not in results  # failed cells are not gated
+    g = results["large|onnx-int8|xnli"]
+    assert g.drop == pytest.approx(0.5) and g.passed and g.worst_language == "fr"
+    assert g.language_drops == {"de": 0.0, "fr": 1.0}
+    assert results["large|bf16|xnli"].passed is False and results["large|bf16|xnli"].drop == pytest.approx(2.0)
+    assert results["base|onnx-int8|xnli"].drop == 0 and results["base|onnx-int8|xnli"].reference == 75.0
+    relative = {g.cell_id: g for g in gate(HAND_MADE, {"mode": "relative", "ratio": 0.99})}
+    assert relative["large|onnx-int8|xnli"].passed  # 79.5 >= 0.99 * 80 = 79.2
+    assert relative["large|bf16|xnli"].passed is False  # 78 < 79.2
+
+
+def test_pareto_with_ties_and_dominance():
+    points = frontier_points(HAND_MADE, "xnli", (8, 128))
+    assert "base|fp16" not in points
+    front = pareto(points)
+    # base/eager (75, 30) is dominated by base/onnx-int8 (75, 35); base's two int8 variants tie and both
+    # stay, but large/onnx-int8 (79.5, 35) dominates them (as fast, more accurate)
+    assert front == ["large|eager", "large|onnx-int8", "large|bf16"]
+    assert pareto({"a": (1.0, 1.0), "b": (1.0, 1.0)}) == ["a", "b"]
+
+
+def test_best_within_names_the_fastest_passing_variant():
+    b = best_within(HAND_MADE, 1.0, "xnli")
+    assert b["variant"] == "large|onnx-int8|xnli" and b["speedup_vs_reference"] == pytest.approx(3.5)
+    assert b["accuracy_drop"] == pytest.approx(0.5) and b["speedup_vs_own_eager"] == pytest.approx(3.5)
+    assert best_within(HAND_MADE, 2.0, "xnli")["variant"] == "large|bf16|xnli"
+    assert "error" in best_within(HAND_MADE, 1.0, "udpos")
+
+
+def test_report_has_its_sections_and_images(tmp_path):
+    run = tmp_path / "runs" / "hand"
+    store = ResultStore(run)
+    for r in HAND_MADE:
+        store.put(r)
+    (run / "sweep.json").write_text(json.dumps({"gate": {"mode": "absolute", "points": 1.0},
+                                                "commands": ["bench sweep --models large,base ..."]}))
+    proc = bench("report", run, "--reports-dir", tmp_path / "reports", check_rc=0)
+    out = tmp_path / "reports" / "hand"
+    md = (out / "report.md").read_text()
+    for heading in ("## Summary", "## Accuracy vs throughput", "## Speedup over eager fp32",
+                    "## Latency percentiles", "## Memory and size on disk", "## Per-language degradation",
+                    "## Environment and commands"):
+        assert heading in md
+    assert "bench sweep --models large,base" in md
+    assert "large\\|onnx-int8" in md  # pipes in cell ids are escaped inside markdown tables
+    for png in ("frontier-xnli.png", "speedup.png", "latency.png", "resources.png", "languages-xnli.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        assert f"({png})" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and "report.md" in proc.stdout
+    best = bench("best", run, "--within", "1.0", check_rc=0)
+    assert "large|onnx-int8|xnli" in best.stdout and "3.50x" in best.stdout
+
+
+def test_compare_prints_deltas(tmp_path):
+    a, b = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
+    a.put(_cell("base", "onnx", "xnli", 75.0, 30.0))
+    b.put(_cell("base", "onnx", "xnli", 74.0, 33.0))
+    out = bench("compare", tmp_path / "a", tmp_path / "b", check_rc=0).stdout
+    assert "+10.0%" in out and "-1.00" in out
+
+
+def test_store_skips_a_torn_line(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put({"cell_id": "a", "status": "ok"})
+    with store.path.open("a") as f:
+        f.write('{"cell_id": "b", "sta')  # a writer killed mid-line
+    assert [r["cell_id"] for r in store.read()] == ["a"]
+    store.put({"cell_id": "b", "status": "ok"})
+    assert [r["cell_id"] for r in store.read()] == ["a", "b"]
+
+
+def test_sweep_config_files(tmp_path):
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('out = "runs/x"\nmodels = ["demo"]\nbackends = ["onnx-int8"]\nbatch_sizes = [1, 8]\n'
+                    'relative = 0.99\n')
+    cfg = SweepConfig.from_file(toml)
+    assert cfg.models == ["demo"] and cfg.batch_sizes == [1, 8] and cfg.gate() == {"mode": "relative", "ratio": 0.99}
+    assert [c["backend"] for c in cfg.cells()] == ["eager", "onnx-int8"]  # the reference is always there
+    yaml = tmp_path / "sweep.yaml"
+    yaml.write_text("out: runs/y\ntasks: [tatoeba, udpos]\ntolerance: 0.5\n")
+    assert SweepConfig.from_file(yaml).gate() == {"mode": "absolute", "points": 0.5}
+    toml.write_text('out = "runs/x"\nbogus = 1\n')
+    with pytest.raises(UserError, match="unknown sweep setting"):
+        SweepConfig.from_file(toml)
+    toml.write_text("out = [unclosed")
+    with pytest.raises(UserError, match="not valid TOML"):
+        SweepConfig.from_file(toml)
