@@ -42,12 +42,10 @@ def run_cell(spec: dict) -> dict:
                                                      "n_examples", "languages", "split", "layer", "data_sources")}
         result["parity"], layer = record["parity"], record["layer"]
     else:
-        result["accuracy"] = {"status": "not applicable: untrained (random init)"}
-        layer = None
-    if task.family == "retrieval" and layer is None and checkpoint.trained is False:
         from bench.tasks.retrieval import default_layer
 
-        layer = default_layer(checkpoint)
+        result["accuracy"] = {"status": "not applicable: untrained (random init)"}
+        layer = default_layer(checkpoint) if task.family == "retrieval" else None
     ensure_reference(checkpoint, layer)
     artifact = ensure_artifact(spec["backend"], checkpoint, {"layer": layer}, spec["device"])
     result["size_mb"] = artifact.manifest["size_mb"]

@@ -161,6 +161,39 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_regress(args) -> int:
+    from rich.table import Table
+
+    from bench.regress import run_regress
+    from bench.tables import wide_console
+
+    if not args.save and not args.compare:
+        raise UserError("say what to do: --save NAME records a baseline, --compare NAME checks against one")
+    code, rows = run_regress(args.save, args.compare, args.fail_on, args.storage.resolve(), args.select,
+                             not args.no_guards, args.pytest_args or [])
+    if rows:
+        table = Table(title=f"current vs baseline '{args.compare}' (median ms; fails on {args.fail_on})")
+        for col in ("benchmark", "baseline", "current", "change"):
+            table.add_column(col, justify="left" if col == "benchmark" else "right")
+        for name, before, now, change in rows:
+            table.add_row(name, f"{before:.2f}", f"{now:.2f}", f"{change:+.1f}%")
+        wide_console().print(table)
+    if code != 0:
+        print(f"bench: regression check failed (pytest exit {code})", file=sys.stderr)
+    return code
+
+
+def cmd_distill(args) -> int:
+    from bench.distill import DistillConfig, run_distill
+
+    out = run_distill(DistillConfig(teacher=args.teacher, layers=args.layers, data=args.data, out=args.out,
+                                    hidden=args.hidden, task=args.task, steps=args.steps,
+                                    batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length,
+                                    seed=args.seed, threads=args.threads))
+    print(f"saved student {out} (use it as --model {out.name if out.parent.name == 'students' else out})")
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.tables import print_listing
 
@@ -259,6 +292,33 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("run_a", type=Path)
     cp.add_argument("run_b", type=Path)
     cp.set_defaults(func=cmd_compare)
+
+    rg = sub.add_parser("regress", help="pytest-benchmark regression check: save a baseline or compare with one")
+    rg.add_argument("--save", default=None, metavar="NAME", help="record this run as baseline NAME")
+    rg.add_argument("--compare", default=None, metavar="NAME", help="compare with baseline NAME (or 'latest')")
+    rg.add_argument("--fail-on", default="median:10%", help="pytest-benchmark --benchmark-compare-fail expression")
+    rg.add_argument("--storage", type=Path, default=Path(".benchmarks"), help="where baselines are stored")
+    rg.add_argument("--select", default=None, help="pytest -k expression, e.g. 'onnx or eager'")
+    rg.add_argument("--no-guards", action="store_true", help="skip the same-run speedup and parity guards")
+    rg.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
+    rg.set_defaults(func=cmd_regress)
+
+    ds = sub.add_parser("distill", help="distil a smaller student from a teacher checkpoint")
+    ds.add_argument("--teacher", default="demo", help="teacher checkpoint (size, directory or hub id)")
+    ds.add_argument("--layers", type=int, required=True, help="student depth K")
+    ds.add_argument("--hidden", type=int, default=None, help="narrower student width (random init)")
+    ds.add_argument("--task", default=None, help="the task whose head is distilled (checks the teacher has it)")
+    ds.add_argument("--data", action="append", required=True,
+                    help="training text: .txt, .tsv (english<TAB>translation), .conllu, or a directory of "
+                         "XQuAD JSON files (parallel); repeatable")
+    ds.add_argument("--out", type=Path, default=None, help="default: registered as size <teacher>-L<K>")
+    ds.add_argument("--steps", type=int, default=400)
+    ds.add_argument("--batch-size", type=int, default=32)
+    ds.add_argument("--lr", type=float, default=1e-4)
+    ds.add_argument("--max-length", type=int, default=128)
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--threads", type=int, default=None)
+    ds.set_defaults(func=cmd_distill)
 
     lst = sub.add_parser("list", help="models, backends (and whether each runs here), tasks")
     lst.set_defaults(func=cmd_list)

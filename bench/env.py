@@ -63,16 +63,21 @@ def _git_commit() -> str | None:
         return None
 
 
-@functools.cache
-def collect_env() -> dict:
-    import torch
-
+def package_versions(names=PACKAGES) -> dict:
     versions = {}
-    for pkg in PACKAGES:
+    for pkg in names:
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
+    return versions
+
+
+@functools.cache
+def collect_env() -> dict:
+    import torch
+
+    versions = package_versions()
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "hostname": platform.node(),
         "packages": versions, "cpu": _cpu(), "gpu": _gpu(), "git_commit": _git_commit(),

@@ -13,7 +13,8 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.tasks import get_task
 from bench.tasks.base import DataSource
-from models.checkpoint import METADATA_FILE, _atomic_build, resolve_checkpoint
+from bench.paths import build_atomically
+from models.checkpoint import METADATA_FILE, resolve_checkpoint
 
 
 @dataclass
@@ -114,4 +115,4 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         }, indent=2))
 
-    return _atomic_build(Path(cfg.out), train_into)
+    return build_atomically(Path(cfg.out), train_into)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import sys
@@ -74,7 +75,11 @@ def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> d
 
 # --- MLQA --------------------------------------------------------------------------------------------
 
-_PUNCT = {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")}
+@functools.cache
+def _punctuation() -> frozenset[str]:
+    """Every Unicode punctuation character, as MLQA's scorer strips them (built once, when first needed)."""
+    return frozenset(chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
+
 _MLQA_ARTICLES = {
     "en": r"\b(a|an|the)\b", "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
     "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
@@ -88,7 +93,7 @@ def _mlqa_tokenize(text: str, lang: str) -> list[str]:
         return text.split()
     tokens, buffer = [], ""
     for ch in text:  # MLQA's mixed segmentation: each CJK character is a token, other runs split by spaces
-        if _CJK.match(ch) or ch in _PUNCT or ch.isspace():
+        if _CJK.match(ch) or ch in _punctuation() or ch.isspace():
             tokens.extend(buffer.split())
             buffer = ""
             if not ch.isspace():
@@ -103,7 +108,8 @@ def mlqa(predictions: dict[str, str], references: dict[str, list[str]], lang: st
     article = _MLQA_ARTICLES.get(lang)
 
     def normalize(text: str) -> str:
-        text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+        punct = _punctuation()
+        text = "".join(ch for ch in text.lower() if ch not in punct)
         if article:
             text = re.sub(article, " ", text)
         return " ".join(_mlqa_tokenize(text, lang))

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from bench.errors import UserError
 from bench.isolate import peak_rss_mb, run_isolated
-from bench.paths import cache_root
+from bench.paths import build_atomically, cache_root
 from export.base import MANIFEST, Artifact
 from export.registry import get_backend
 from models.checkpoint import Checkpoint
@@ -27,15 +24,10 @@ COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artif
 
 
 def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    """The libraries an artifact's bytes depend on: a new version means a new export."""
+    from bench.env import package_versions
 
-    out = {}
-    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"))
 
 
 def resolve_options(backend, options: dict | None, device: str) -> dict:
@@ -67,29 +59,25 @@ def _dir_size_mb(path: Path) -> float:
 def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Path) -> dict:
     backend = get_backend(backend_name)
     start_rss = peak_rss_mb()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    manifest: dict = {}
+
+    def build(staging: Path) -> None:
         t0 = time.perf_counter()
         extra = backend.export(checkpoint, options, staging) or {}
-        seconds = time.perf_counter() - t0
-        manifest = {
+        manifest.update({
             "backend": backend_name, "options": options,
             "checkpoint_name": checkpoint.name, "checkpoint_path": str(checkpoint.path.resolve()),
             "checkpoint_fingerprint": checkpoint.fingerprint(),
-            "size_mb": _dir_size_mb(staging), "export_time_s": seconds,
+            "size_mb": _dir_size_mb(staging), "export_time_s": time.perf_counter() - t0,
             # a process high-water mark: only meaningful when the export had its process to itself
             "export_peak_memory_mb": peak_rss_mb() if backend.exports_files else None,
             "export_start_memory_mb": start_rss,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
             **extra,
-        }
+        })
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    build_atomically(target, build)
     return manifest
 
 

@@ -4,7 +4,7 @@ activations quantised at run time. The word embedding can stay fp32 (`keep_embed
 
 from __future__ import annotations
 
-from export.base import Artifact, Backend
+from export.base import Artifact
 from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session
 
 

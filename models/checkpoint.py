@@ -13,12 +13,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.paths import cache_root
+from bench.paths import build_atomically, cache_root
 from models.heads import HEADS, HeadSpec
 from models.registry import SIZES
 
@@ -99,20 +98,6 @@ def _validate_dir(path: Path, name: str) -> dict:
     return {}
 
 
-def _atomic_build(target: Path, build) -> Path:
-    """Run build(staging_dir) and move the result into place, so a crash never leaves half a model."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        build(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def demo_checkpoint_dir() -> Path:
     from models.demo import CONVERTER_VERSION, build_demo_checkpoint
 
@@ -146,7 +131,7 @@ def _random_init_dir(size: str, seed: int) -> Path:
         (staging / METADATA_FILE).write_text(json.dumps(
             {"name": f"{size} (random init)", "head": "encoder", "random_init": True, "seed": seed}, indent=2))
 
-    return _atomic_build(target, build)
+    return build_atomically(target, build)
 
 
 def _hub_snapshot(hub_id: str) -> Path:

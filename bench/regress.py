@@ -1,0 +1,62 @@
+"""`bench regress`: the pytest-benchmark suite (tests/benchmarks) with sensible defaults: save a baseline,
+or compare with one and fail on a median regression beyond a threshold; prints current vs baseline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "tests" / "benchmarks"
+
+
+def _baseline_file(storage: Path, name: str) -> Path | None:
+    """pytest-benchmark stores runs as STORAGE/<machine id>/NNNN_<name>.json; 'latest' is the newest."""
+    runs = sorted(storage.glob("*/*.json"), key=lambda p: p.name)
+    if name != "latest":
+        runs = [p for p in runs if p.stem.split("_", 1)[-1] == name or p.stem == name]
+    return runs[-1] if runs else None
+
+
+def _medians(path: Path) -> dict[str, float]:
+    data = json.loads(path.read_text())
+    return {b["fullname"].split("::")[-1]: b["stats"]["median"] for b in data.get("benchmarks", [])}
+
+
+def run_regress(save: str | None, compare: str | None, threshold: str, storage: Path, select: str | None,
+                guards: bool, extra: list[str]) -> tuple[int, list[tuple]]:
+    if not SUITE.is_dir():
+        raise UserError(f"bench regress runs the benchmark suite of a source checkout; {SUITE} is missing")
+    if compare:
+        baseline = _baseline_file(storage, compare)
+        if baseline is None:
+            raise UserError(f"no stored baseline '{compare}' under {storage}; record one with bench regress --save NAME")
+    with tempfile.TemporaryDirectory() as tmp:
+        current_json = Path(tmp) / "current.json"
+        cmd = [sys.executable, "-m", "pytest", str(SUITE / "test_backend_speed.py"), "--run-benchmarks", "-q",
+               "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}", f"--benchmark-json={current_json}",
+               "--benchmark-columns=min,median,max,rounds"]
+        if guards:
+            cmd.insert(4, str(SUITE / "test_guards.py"))
+        if save:
+            cmd.append(f"--benchmark-save={save}")
+        if compare:
+            cmd += [f"--benchmark-compare={baseline.stem.split('_', 1)[0]}", f"--benchmark-compare-fail={threshold}"]
+        if select:
+            cmd += ["-k", select]
+        cmd += extra
+        env = {**os.environ, "STILTS_BENCH_TEST_KEEP_CACHE": "1"}  # reuse exported artifacts between runs
+        proc = subprocess.run(cmd, cwd=ROOT, env=env)
+        rows = []
+        if compare and current_json.is_file():
+            now, before = _medians(current_json), _medians(baseline)
+            for name, median in sorted(now.items()):
+                if name in before:
+                    rows.append((name, before[name] * 1e3, median * 1e3, 100 * (median / before[name] - 1)))
+        return proc.returncode, rows
