@@ -215,7 +215,7 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
     log(f"distilling {teacher_ckpt.name} ({depth} layers) into {cfg.layers} layers on {len(pairs)} texts "
         f"from {', '.join(sources)}")
     losses = []
-    student.train()
+    student.eval()  # dropout off: the target is a deterministic function, noise only slows the fit
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc="distil", file=sys.stderr, dynamic_ncols=True)
     for step in bar:

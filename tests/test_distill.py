@@ -66,12 +66,12 @@ def test_kept_layers():
 
 def test_distilled_student_beats_the_untrained_layer_dropped_student(teacher, train_file, tmp_path):
     out = tmp_path / "student"
-    run_distill(DistillConfig(teacher=str(teacher), layers=2, data=[str(train_file)], out=out, steps=80,
+    run_distill(DistillConfig(teacher=str(teacher), layers=2, data=[str(train_file)], out=out, steps=150,
                               batch_size=8, learning_rate=5e-4), log=lambda m: None)
     meta = json.loads((out / "stilts.json").read_text())
-    assert meta["layers"] == 2 and meta["teacher"] == str(teacher) and meta["steps"] == 80
+    assert meta["layers"] == 2 and meta["teacher"] == str(teacher) and meta["steps"] == 150
     assert meta["init"] == "teacher embeddings + layers [1, 3]" and meta["data"] == [str(train_file)]
-    assert meta["loss_last"] < 0.7 * meta["loss_first"]  # the distillation loss falls
+    assert meta["loss_last"] < 0.5 * meta["loss_first"]  # the distillation loss falls
 
     ckpt = resolve_checkpoint(str(teacher))
     tok = ckpt.tokenizer()
@@ -84,7 +84,7 @@ def test_distilled_student_beats_the_untrained_layer_dropped_student(teacher, tr
     target = _embed(teacher_model, tok, held_out)
     err_untrained = np.mean((_embed(untrained, tok, held_out) - target) ** 2)
     err_trained = np.mean((_embed(student, tok, held_out) - target) ** 2)
-    assert err_trained < 0.7 * err_untrained, (err_trained, err_untrained)
+    assert err_trained < 0.5 * err_untrained, (err_trained, err_untrained)
     # embeddings were frozen, copied from the teacher
     np.testing.assert_array_equal(student.get_input_embeddings().weight.detach().numpy(),
                                   teacher_model.get_input_embeddings().weight.detach().numpy())
