@@ -189,7 +189,8 @@ def cmd_distill(args) -> int:
     out = run_distill(DistillConfig(teacher=args.teacher, layers=args.layers, data=args.data, out=args.out,
                                     hidden=args.hidden, task=args.task, steps=args.steps,
                                     batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length,
-                                    seed=args.seed, threads=args.threads))
+                                    seed=args.seed, threads=args.threads, precision=args.precision,
+                                    contrastive_weight=args.contrastive_weight))
     print(f"saved student {out} (use it as --model {out.name if out.parent.name == 'students' else out})")
     return 0
 
@@ -201,23 +202,36 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _add_variant_args(p: argparse.ArgumentParser) -> None:
+    """What `bench run` and `bench eval` share: which model, on which inference path, where."""
+    p.add_argument("--model", default=None, help="size (large, base, small, demo, a student), checkpoint dir or "
+                                                 "hub id; default: demo")
+    p.add_argument("--backend", default="eager", help="inference path (see `bench list`)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="backend option, e.g. exporter=dynamo or keep_embedding_fp32=true")
+
+
+def _add_data_args(p: argparse.ArgumentParser, split: str | None) -> None:
+    """Task data arguments of `bench eval` and `bench sweep` (a sweep's None defaults defer to its config)."""
+    p.add_argument("--langs", default=None, help="comma-separated ISO 639-1 codes (default: all of the task's)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="task files (XTREME's layout or the published formats); default: the hub's google/xtreme")
+    p.add_argument("--split", default=split, choices=["test", "dev"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="time one model on a backend (and a baseline) over batch/sequence sizes")
-    run.add_argument("--model", default=None, help="size (large, base, small, demo), checkpoint dir or hub id; "
-                                                   "default: demo")
-    run.add_argument("--backend", default="eager", help="inference path (see `bench list`)")
-    run.add_argument("--device", default="cpu", help="cpu or cuda")
+    _add_variant_args(run)
     run.add_argument("--batch-size", type=_int_list, action="append", help="batch size(s), e.g. 1,8")
     run.add_argument("--seq-len", type=_int_list, action="append", help="sequence length(s), e.g. 128,256")
     run.add_argument("--baseline", default=None, help="backend timed in the same run for `speedup` (e.g. eager)")
     run.add_argument("--out", type=Path, default=None, help="directory for one JSON record per cell")
     run.add_argument("--random-init", action="store_true",
                      help="build the size's architecture with random weights (throughput only, no download)")
-    run.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE",
-                     help="backend option, e.g. exporter=dynamo or keep_embedding_fp32=true")
     run.add_argument("--layer", type=int, default=None, help="encoder layer to output (default: last)")
     run.add_argument("--text-file", type=Path, default=None, help="time on real text (one per line) instead of "
                                                                   "synthetic token ids")
@@ -226,19 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="XTREME accuracy per language on the artifact that bench run times")
     ev.add_argument("--task", required=True, help="xnli, pawsx, udpos, panx, xquad, mlqa, tydiqa, bucc2018, tatoeba")
-    ev.add_argument("--model", default=None, help="as for bench run; default: demo")
-    ev.add_argument("--backend", default="eager")
-    ev.add_argument("--device", default="cpu")
-    ev.add_argument("--langs", default=None, help="comma-separated ISO 639-1 codes (default: all of the task's)")
-    ev.add_argument("--data-dir", type=Path, default=None,
-                    help="task files (XTREME's layout or the published formats); default: the hub's google/xtreme")
-    ev.add_argument("--split", default="test", choices=["test", "dev"])
+    _add_variant_args(ev)
+    _add_data_args(ev, split="test")
     ev.add_argument("--out", type=Path, default=None, help="record + predictions/{task}/{split}-{lang}.*")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--max-length", type=int, default=None, help="tokens per input (QA: window length)")
     ev.add_argument("--layer", type=int, default=None, help="retrieval: encoder layer to pool")
     ev.add_argument("--threads", type=int, default=None)
-    ev.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE", help="backend option")
     ev.set_defaults(func=cmd_eval)
 
     ft = sub.add_parser("finetune", help="English target-task fine-tuning (the last STILTs phase)")
@@ -251,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (overrides --epochs)")
     ft.add_argument("--batch-size", type=int, default=16)
     ft.add_argument("--lr", type=float, default=5e-5)
-    ft.add_argument("--max-length", type=int, default=128)
+    ft.add_argument("--max-length", type=int, default=None, help="default: the task's evaluation length")
     ft.add_argument("--seed", type=int, default=42)
     ft.add_argument("--threads", type=int, default=None)
     ft.set_defaults(func=cmd_finetune)
@@ -261,7 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--models", default=None, help="comma-separated (default demo)")
     sw.add_argument("--backends", default=None, help="comma-separated; eager is always added as the reference")
     sw.add_argument("--tasks", default=None, help="comma-separated (default tatoeba)")
-    sw.add_argument("--langs", default=None)
     sw.add_argument("--batch-sizes", type=_int_list, action="append")
     sw.add_argument("--seq-lens", type=_int_list, action="append")
     gate = sw.add_mutually_exclusive_group()
@@ -269,8 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--relative", type=float, default=None, help="gate: min ratio of the reference, e.g. 0.99")
     sw.add_argument("--out", type=Path, default=None, help="run directory, e.g. runs/NAME")
     sw.add_argument("--device", default=None)
-    sw.add_argument("--data-dir", type=Path, default=None)
-    sw.add_argument("--split", default=None, choices=["test", "dev"])
+    _add_data_args(sw, split=None)
     sw.add_argument("--random-init", action="store_true")
     sw.add_argument("--timeout", type=float, default=None, help="seconds per cell before it is recorded as failed")
     sw.add_argument("--retry-failed", action="store_true", help="re-run cells recorded as failed")
@@ -312,11 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training text: .txt, .tsv (english<TAB>translation), .conllu, or a directory of "
                          "XQuAD JSON files (parallel); repeatable")
     ds.add_argument("--out", type=Path, default=None, help="default: registered as size <teacher>-L<K>")
-    ds.add_argument("--steps", type=int, default=400)
-    ds.add_argument("--batch-size", type=int, default=32)
-    ds.add_argument("--lr", type=float, default=1e-4)
-    ds.add_argument("--max-length", type=int, default=128)
-    ds.add_argument("--seed", type=int, default=0)
+    from bench.distill import DistillConfig as D  # its defaults, stated once
+
+    ds.add_argument("--steps", type=int, default=D.steps)
+    ds.add_argument("--batch-size", type=int, default=D.batch_size)
+    ds.add_argument("--lr", type=float, default=D.learning_rate)
+    ds.add_argument("--max-length", type=int, default=D.max_length)
+    ds.add_argument("--seed", type=int, default=D.seed)
+    ds.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=D.precision,
+                    help="student training precision; auto: bf16 autocast where the CPU has bf16 arithmetic")
+    ds.add_argument("--contrastive-weight", type=float, default=D.contrastive_weight,
+                    help="weight of the in-batch contrastive term for sentence embeddings (0: MSE only)")
     ds.add_argument("--threads", type=int, default=None)
     ds.set_defaults(func=cmd_distill)
 

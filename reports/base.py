@@ -72,6 +72,16 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text).replace("\n", "<br>")
 
 
+def new_figure(*args, **kwargs):
+    """`plt.subplots` on the file-only Agg backend (reports are written headless, in CI and over ssh)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
 def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.distill import DistillConfig, build_student, kept_layers, load_training_text, run_distill
+from bench.distill import (DistillConfig, build_student, in_batch_contrastive, kept_layers, load_training_text,
+                           resolve_precision, run_distill)
+from bench.errors import UserError
 from bench.parity import PARITY_TEXTS
 from models.checkpoint import resolve_checkpoint
 from models.heads import load_model
@@ -64,13 +66,35 @@ def test_kept_layers():
     assert kept_layers(24, 6) == [3, 7, 11, 15, 19, 23]
 
 
+def test_in_batch_contrastive_does_not_count_a_shared_target_as_negative():
+    # a perfect student with orthogonal targets: every row ranks its own target first by a wide margin
+    emb = torch.eye(4)
+    assert float(in_batch_contrastive(emb, emb, ["a", "b", "c", "d"])) < 1e-6
+    # rows 0 and 1 are translations of the same English sentence, so their teacher targets are identical:
+    # unmasked, each would see the other's (equal) target as a negative and pay log 2 however good it is
+    dup = torch.stack([emb[0], emb[0], emb[2], emb[3]])
+    assert float(in_batch_contrastive(dup, dup, ["a", "a", "c", "d"])) < 1e-6
+    # a student that maps a sentence onto another row's target pays for it
+    swapped = torch.stack([emb[2], emb[1], emb[0], emb[3]])
+    assert float(in_batch_contrastive(swapped, emb, ["a", "b", "c", "d"])) > 5.0
+
+
+def test_resolve_precision():
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    assert resolve_precision("auto") in ("fp32", "bf16")
+    with pytest.raises(UserError, match="unknown precision"):
+        resolve_precision("int4")
+
+
 def test_distilled_student_beats_the_untrained_layer_dropped_student(teacher, train_file, tmp_path):
     out = tmp_path / "student"
+    # the MSE recipe alone: the contrastive term ranks rather than matches (tested on its own above)
     run_distill(DistillConfig(teacher=str(teacher), layers=2, data=[str(train_file)], out=out, steps=150,
-                              batch_size=8, learning_rate=5e-4), log=lambda m: None)
+                              batch_size=8, learning_rate=5e-4, contrastive_weight=0.0), log=lambda m: None)
     meta = json.loads((out / "stilts.json").read_text())
     assert meta["layers"] == 2 and meta["teacher"] == str(teacher) and meta["steps"] == 150
     assert meta["init"] == "teacher embeddings + layers [1, 3]" and meta["data"] == [str(train_file)]
+    assert meta["precision"] in ("fp32", "bf16") and "contrastive" not in meta["recipe"]
     assert meta["loss_last"] < 0.5 * meta["loss_first"]  # the distillation loss falls
 
     ckpt = resolve_checkpoint(str(teacher))
@@ -111,6 +135,8 @@ def test_distill_error_paths(teacher, train_file, tmp_path):
                           "evaluation data")
     assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--task", "udpos", "--data",
                                 train_file, "--out", out), "needs a teacher with a token-classification head")
+    assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file,
+                                "--steps", "0", "--out", out), "--steps and --batch-size must be at least 1")
     assert not out.exists()  # no half-written student
 
 

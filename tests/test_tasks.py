@@ -131,3 +131,72 @@ def test_eval_error_paths(tiny_encoder, tmp_path, shared_data):
     assert_one_line_error(bench("eval", "--task", "tatoeba", "--model", tiny_encoder, "--data-dir", tmp_path,
                                 "--langs", "xx", "--out", out), "has no language 'xx'")
     assert not out.exists()  # nothing written half
+
+
+NAMES = ["Anna", "Boris", "Chen", "Dara", "Emil", "Fatima", "Goran", "Hiro", "Ines", "Jonas", "Kemal", "Lena",
+         "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tariq", "Ursula", "Viktor", "Wanda",
+         "Xavier", "Yusuf", "Zofia"]
+CITIES = ["Lisbon", "Krakow", "Osaka", "Nairobi", "Quito", "Tallinn", "Hanoi", "Dublin", "Lagos", "Tbilisi",
+          "Porto", "Gdansk", "Busan", "Accra", "Lima", "Riga", "Medellin", "Kyoto", "Bergen", "Izmir"]
+FILLER = "The weather was mild that year and the trains ran on time . "
+
+
+def _squad_file(path, pairs, filler_repeats: int = 1):
+    """SQuAD v1.1 JSON whose answer (a city) sits after a sentence of variable length."""
+    paragraphs = []
+    for i, (name, city) in enumerate(pairs):
+        context = FILLER * filler_repeats + f"{name} moved to {city} last spring ."
+        paragraphs.append({"context": context, "qas": [{
+            "id": f"q{i}", "question": f"Where did {name} move to?",
+            "answers": [{"text": city, "answer_start": context.index(f"to {city}") + 3}]}]})
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+@needs_demo
+def test_qa_training_features_point_at_the_answer_in_every_window_that_holds_it(tiny_encoder, tmp_path):
+    from bench.tasks.qa import read_squad_json
+    from models.checkpoint import resolve_checkpoint
+
+    tok = resolve_checkpoint(str(tiny_encoder)).tokenizer()
+    examples = read_squad_json(_squad_file(tmp_path / "t.json", [("Anna", "Tbilisi"), ("Boris", "Medellin")], 6))
+    examples[1].answer_starts = [-1]  # no offset given: found in the context
+    features = get_task("xquad").training_features(tok, examples, max_length=64)
+    assert len(features) > 2 * len(examples)  # long contexts: several sliding windows per question
+    found = {"Tbilisi": 0, "Medellin": 0}
+    for f in features:
+        start, end = f["start_positions"], f["end_positions"]
+        if start == 0:
+            assert end == 0  # a window without the answer points at <s>
+            continue
+        span = tok.decode(f["input_ids"][start:end + 1]).strip()
+        found[span] += 1
+    assert found["Tbilisi"] >= 1 and found["Medellin"] >= 1
+    examples[0].answer_starts = [0]
+    with pytest.raises(UserError, match="is not in its context at answer_start"):
+        get_task("xquad").training_features(tok, examples, max_length=64)
+
+
+@needs_demo
+@pytest.mark.slow
+def test_finetune_qa_learns_spans_it_never_saw(tmp_path):
+    from tests.conftest import build_tiny_checkpoint
+
+    base = build_tiny_checkpoint(tmp_path / "base")
+    train = [(NAMES[i % 26], CITIES[i % 14]) for i in range(400)]  # cities 0-13 only
+    test = [(NAMES[i % 26], CITIES[14 + i % 6]) for i in range(60)]  # unseen cities 14-19
+    _squad_file(tmp_path / "train.json", train)
+    data = tmp_path / "data"
+    data.mkdir()
+    _squad_file(data / "xquad.en.json", test)
+    ckpt = tmp_path / "qa"
+    bench("finetune", "--task", "xquad", "--model", base, "--train", tmp_path / "train.json", "--out", ckpt,
+          "--max-length", "128", "--epochs", "6", "--lr", "1e-3", "--batch-size", "16", check_rc=0)
+    meta = json.loads((ckpt / "stilts.json").read_text())
+    assert meta["head"] == "question-answering" and meta["final_loss"] < 0.5 * meta["first_loss"]
+    out = tmp_path / "eval"
+    bench("eval", "--model", ckpt, "--task", "xquad", "--data-dir", data, "--langs", "en", "--max-length", "128",
+          "--out", out, check_rc=0)
+    record = json.loads(next(out.glob("eval__*.json")).read_text())
+    # an untrained head scores ~0 here: the answer is one word among ~20
+    assert record["scores"]["en"] > 80, record["scores"]

@@ -24,6 +24,11 @@ class DataSource:
     data_dir: Path | None = None
     split: str = "test"
 
+    @property
+    def hub_split(self) -> str:
+        """The split's name in `google/xtreme`, which calls XTREME's dev split `validation`."""
+        return "validation" if self.split == "dev" else self.split
+
     def candidates(self, patterns: list[str], **fmt) -> list[Path]:
         return [self.data_dir / p.format(split=self.split, **fmt) for p in patterns] if self.data_dir else []
 
@@ -86,6 +91,20 @@ class Task:
     def format_predictions(self, predictions) -> str:
         """Predictions as XTREME's submission file for one language (one per line by default)."""
         return "".join(f"{p}\n" for p in predictions)
+
+    def read_training_file(self, path: Path) -> Any:
+        raise UserError(f"bench finetune does not train {self.family} tasks such as {self.name}: they use the "
+                        "encoder's sentence embeddings as they are (see bench distill)")
+
+    def training_features(self, tok, examples, max_length: int) -> list[dict]:
+        """Tokenised training examples with their targets, in the form transformers' Trainer takes."""
+        raise UserError(f"bench finetune does not train {self.family} tasks such as {self.name}: they use the "
+                        "encoder's sentence embeddings as they are (see bench distill)")
+
+    def training_collator(self, tok):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tok)
 
     def check_head(self, checkpoint) -> None:
         if checkpoint.head.name != self.head:

@@ -47,6 +47,11 @@ class PairClassification(Task):
     def read_training_file(self, path: Path) -> list[Pair]:
         return read_pair_tsv(path, self.label_set, (0, 1, 2), False)  # XTREME's train-en.tsv layout
 
+    def training_features(self, tok, examples: list[Pair], max_length: int) -> list[dict]:
+        label_id = {l: i for i, l in enumerate(self.label_set)}
+        return [{**tok(s1, s2, truncation=True, max_length=max_length), "labels": label_id[label]}
+                for s1, s2, label in examples]
+
     def evaluate(self, runner, checkpoint, examples: list[Pair], lang, batch_size, max_length):
         labels = checkpoint.metadata.get("labels")
         if not labels or set(labels) != set(self.label_set):
@@ -69,8 +74,7 @@ class XNLI(PairClassification):
         if lang not in self.languages:
             raise UserError(f"xnli has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
         if source.data_dir is None:
-            split = "validation" if source.split == "dev" else source.split
-            data = hf_xtreme("XNLI", split).filter(lambda r: r["language"] == lang)
+            data = hf_xtreme("XNLI", source.hub_split).filter(lambda r: r["language"] == lang)
             return [(r["sentence1"], r["sentence2"], r["gold_label"]) for r in data], "google/xtreme XNLI"
         raw = [p for p in source.candidates(["XNLI-1.0/xnli.{split}.tsv", "xnli.{split}.tsv"]) if p.is_file()]
         if raw:  # the published file: all languages, a header, sentence pair in columns 6 and 7
@@ -88,8 +92,7 @@ class PAWSX(PairClassification):
         if lang not in self.languages:
             raise UserError(f"pawsx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
         if source.data_dir is None:
-            split = "validation" if source.split == "dev" else source.split
-            data = hf_xtreme(f"PAWS-X.{lang}", split)
+            data = hf_xtreme(f"PAWS-X.{lang}", source.hub_split)
             return [(r["sentence1"], r["sentence2"], str(r["label"])) for r in data], "google/xtreme PAWS-X"
         published = {"test": "test_2k", "dev": "dev_2k", "train": "train"}[source.split]
         raw = [p for p in source.candidates([f"x-final/{{lang}}/{published}.tsv", f"{{lang}}/{published}.tsv"],

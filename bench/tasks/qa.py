@@ -4,7 +4,7 @@ window (max length, stride); the best span over all windows is mapped back to th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ class QAExample:
     question: str
     context: str
     answers: list[str]
+    answer_starts: list[int] = field(default_factory=list)  # character offsets; needed only for training
 
 
 def read_squad_json(path: Path) -> list[QAExample]:
@@ -35,12 +36,13 @@ def read_squad_json(path: Path) -> list[QAExample]:
             context = paragraph.get("context")
             for qa in paragraph.get("qas", []):
                 answers = [a.get("text", "") for a in qa.get("answers", [])]
+                starts = [a.get("answer_start", -1) for a in qa.get("answers", [])]
                 if context is None or "id" not in qa or "question" not in qa:
                     raise UserError(f"{path}: a question lacks 'id', 'question' or its paragraph's 'context'")
                 if not answers:
                     raise UserError(f"{path}: question {qa['id']} has no answers (XTREME strips test answers: "
                                     "use the published files)")
-                examples.append(QAExample(qa["id"], qa["question"], context, answers))
+                examples.append(QAExample(qa["id"], qa["question"], context, answers, starts))
     return examples
 
 
@@ -94,9 +96,38 @@ class QATask(Task):
     def format_predictions(self, predictions) -> str:
         return json.dumps(predictions, ensure_ascii=False, indent=1)
 
+    def read_training_file(self, path: Path) -> list[QAExample]:
+        return read_squad_json(path)  # SQuAD v1.1 train-v1.1.json is XTREME's English training set
+
+    def training_features(self, tok, examples: list[QAExample], max_length: int) -> list[dict]:
+        """One feature per window of the sliding window that `evaluate` reads with; a window that does not
+        hold the whole first answer points at <s> (position 0), as in SQuAD v2-style training."""
+        for e in examples:
+            if not e.answer_starts or e.answer_starts[0] < 0:  # no offset given: the first occurrence
+                e.answer_starts = [e.context.find(e.answers[0])]
+            if e.answer_starts[0] < 0 or e.context[e.answer_starts[0]:].find(e.answers[0]) != 0:
+                raise UserError(f"training question {e.id}: its answer {e.answers[0]!r} is not in its context "
+                                "at answer_start")
+        enc = tok([e.question for e in examples], [e.context for e in examples], truncation="only_second",
+                  max_length=max_length, stride=min(self.stride, max_length // 2), return_overflowing_tokens=True,
+                  return_offsets_mapping=True)
+        features = []
+        for f, offsets in enumerate(enc["offset_mapping"]):
+            ex = examples[enc["overflow_to_sample_mapping"][f]]
+            first, last = ex.answer_starts[0], ex.answer_starts[0] + len(ex.answers[0])
+            context = [i for i, sid in enumerate(enc.sequence_ids(f)) if sid == 1]
+            start = end = 0
+            if offsets[context[0]][0] <= first and offsets[context[-1]][1] >= last:
+                start = next(i for i in context if offsets[i][1] > first)
+                end = next(i for i in reversed(context) if offsets[i][0] < last)
+            features.append({"input_ids": enc["input_ids"][f], "attention_mask": enc["attention_mask"][f],
+                             "start_positions": start, "end_positions": end})
+        return features
+
     def _from_hf(self, config: str, split: str) -> list[QAExample]:
         data = hf_xtreme(config, split)
-        return [QAExample(r["id"], r["question"], r["context"], list(r["answers"]["text"])) for r in data]
+        return [QAExample(r["id"], r["question"], r["context"], list(r["answers"]["text"]),
+                          list(r["answers"]["answer_start"])) for r in data]
 
 
 class XQuAD(QATask):
@@ -123,8 +154,7 @@ class MLQA(QATask):
         if lang not in self.languages:
             raise UserError(f"mlqa has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
         if source.data_dir is None:
-            split = "validation" if source.split == "dev" else source.split
-            return self._from_hf(f"MLQA.{lang}.{lang}", split), f"google/xtreme MLQA.{lang}.{lang}"
+            return self._from_hf(f"MLQA.{lang}.{lang}", source.hub_split), f"google/xtreme MLQA.{lang}.{lang}"
         name = "{split}-context-{lang}-question-{lang}.json"
         path = source.find(self.name, lang, [f"mlqa/MLQA_V1/{{split}}/{name}", f"MLQA_V1/{{split}}/{name}", name])
         return read_squad_json(path), str(path)

@@ -127,7 +127,7 @@ class BUCC(Task):
         if lang not in self.languages:
             raise UserError(f"bucc2018 has no language '{lang}'; use one of {', '.join(self.languages)}")
         if source.data_dir is None:  # the hub copy holds the aligned pairs only: mine among them
-            data = hf_xtreme(f"bucc18.{lang}", source.split if source.split != "dev" else "validation")
+            data = hf_xtreme(f"bucc18.{lang}", source.hub_split)
             n = len(data)
             ids = [str(i) for i in range(n)]
             return ((ids, list(data["source_sentence"]), ids, list(data["target_sentence"]),

@@ -26,54 +26,58 @@ UD_LANGUAGE_NAMES = {
 Sentence = tuple[list[str], list[str]]
 
 
+def _blocks(path: Path, comment: str | None = None):
+    """Blank-line separated blocks of a one-token-per-line file, as lists of (line number, tab columns)."""
+    block = []
+    for n, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            if block:
+                yield block
+            block = []
+        elif not (comment and line.startswith(comment)):
+            block.append((n, line.split("\t")))
+    if block:
+        yield block
+
+
+def _sentences(path: Path, token, comment: str | None = None) -> list[Sentence]:
+    """`token(n, cols)` returns (word, tag) or None for a line that is not a tagged word."""
+    sentences = []
+    for block in _blocks(path, comment):
+        pairs = [p for p in (token(n, cols) for n, cols in block) if p is not None]
+        if pairs:
+            sentences.append(([w for w, _ in pairs], [t for _, t in pairs]))
+    return sentences
+
+
 def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
     """Words and UPOS tags; multi-word token ranges (1-2) and empty nodes (1.1) are skipped, as UD's
     syntactic words carry the tags."""
-    sentences, words, tags = [], [], []
-    for n, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            if words:
-                sentences.append((words, tags))
-            words, tags = [], []
-            continue
-        if line.startswith("#"):
-            continue
-        cols = line.split("\t")
+    def token(n, cols):
         if len(cols) != 10:
             raise UserError(f"{path}:{n}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
         if "-" in cols[0] or "." in cols[0]:
-            continue
+            return None
         if cols[3] not in labels:
             raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
-        words.append(cols[1])
-        tags.append(cols[3])
-    if words:
-        sentences.append((words, tags))
-    return sentences
+        return cols[1], cols[3]
+
+    return _sentences(path, token, comment="#")
 
 
 def read_word_tag_tsv(path: Path, labels: tuple[str, ...]) -> list[Sentence]:
     """XTREME's layout: `word<TAB>tag` per line, a blank line between sentences (PAN-X raw files prefix
     each word with `lang:`)."""
-    sentences, words, tags = [], [], []
-    for n, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            if words:
-                sentences.append((words, tags))
-            words, tags = [], []
-            continue
-        cols = line.split("\t")
+    def token(n, cols):
         if len(cols) != 2:
             raise UserError(f"{path}:{n}: expected 'word<TAB>tag' (XTREME strips test tags: use --split dev "
                             "or the published files)")
         if cols[1] not in labels:
             raise UserError(f"{path}:{n}: tag '{cols[1]}' is not one of {', '.join(labels)}")
         word = cols[0].split(":", 1)[1] if ":" in cols[0][:4] else cols[0]
-        words.append(word)
-        tags.append(cols[1])
-    if words:
-        sentences.append((words, tags))
-    return sentences
+        return word, cols[1]
+
+    return _sentences(path, token)  # no comments: '#' is a word here (tagged SYM or PUNCT)
 
 
 def _chunks(word_lengths: list[int], budget: int) -> list[tuple[int, int]]:
@@ -128,6 +132,25 @@ class TaggingTask(Task):
     def read_training_file(self, path: Path) -> list[Sentence]:
         return read_conllu(path, self.label_set) if path.suffix == ".conllu" else read_word_tag_tsv(path, self.label_set)
 
+    def training_features(self, tok, examples: list[Sentence], max_length: int) -> list[dict]:
+        label_id = {l: i for i, l in enumerate(self.label_set)}
+        features = []
+        for words, tags in examples:
+            enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_length)
+            previous, targets = None, []
+            for word in enc.word_ids():
+                # only a word's first sub-token carries its tag (as `evaluate` reads it); -100: ignored by the loss
+                targets.append(-100 if word is None or word == previous else label_id[tags[word]])
+                previous = word
+            features.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                             "labels": targets})
+        return features
+
+    def training_collator(self, tok):
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(tok)
+
     def format_predictions(self, predictions) -> str:
         return "".join("".join(f"{t}\n" for t in sent) + "\n" for sent in predictions)
 
@@ -141,7 +164,7 @@ class UDPOS(TaggingTask):
         if lang not in UD_LANGUAGE_NAMES:
             raise UserError(f"udpos has no language '{lang}'; XTREME's are {', '.join(UD_LANGUAGE_NAMES)}")
         if source.data_dir is None:
-            data = hf_xtreme(f"udpos.{UD_LANGUAGE_NAMES[lang]}", source.split)
+            data = hf_xtreme(f"udpos.{UD_LANGUAGE_NAMES[lang]}", source.hub_split)
             names = data.features["pos_tags"].feature.names
             return [(list(r["tokens"]), [names[t] for t in r["pos_tags"]]) for r in data], "google/xtreme"
         # every treebank of the language, as XTREME concatenates them
@@ -164,7 +187,7 @@ class PANX(TaggingTask):
         if lang not in self.languages:
             raise UserError(f"panx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
         if source.data_dir is None:
-            data = hf_xtreme(f"PAN-X.{lang}", "validation" if source.split == "dev" else source.split)
+            data = hf_xtreme(f"PAN-X.{lang}", source.hub_split)
             names = data.features["ner_tags"].feature.names
             return [(list(r["tokens"]), [names[t] for t in r["ner_tags"]]) for r in data], "google/xtreme"
         path = source.find(self.name, lang, ["panx/{split}-{lang}.tsv", "{split}-{lang}.tsv", "{lang}-{split}"])

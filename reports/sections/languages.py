@@ -1,13 +1,9 @@
 """Which languages lose most under each inference path: per-language drop against eager fp32."""
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from reports.base import ReportContext, Section, save_figure  # noqa: E402
+from reports.base import ReportContext, Section, new_figure, save_figure
 
 
 def render(ctx: ReportContext) -> Section:
@@ -19,7 +15,7 @@ def render(ctx: ReportContext) -> Section:
         subset = [g for g in rows if g.task == task]
         frame = pd.DataFrame({f"{g.model}/{g.backend}": g.language_drops for g in subset}).T
         frame = frame[sorted(frame.columns)]
-        fig, ax = plt.subplots(figsize=(1 + 0.7 * len(frame.columns), 1 + 0.45 * len(frame)))
+        fig, ax = new_figure(figsize=(1 + 0.7 * len(frame.columns), 1 + 0.45 * len(frame)))
         limit = max(1.0, float(np.nanmax(np.abs(frame.values))))
         image = ax.imshow(frame.values, cmap="RdYlGn_r", vmin=-limit, vmax=limit, aspect="auto")
         ax.set_xticks(range(len(frame.columns)), frame.columns)

@@ -1,13 +1,9 @@
 """Latency percentiles (p50, p90, p99) against batch size, per backend."""
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from reports.analysis import ok_cells  # noqa: E402
-from reports.base import ReportContext, Section, save_figure  # noqa: E402
+from reports.analysis import ok_cells
+from reports.base import ReportContext, Section, new_figure, save_figure
 
 
 def render(ctx: ReportContext) -> Section:
@@ -25,7 +21,7 @@ def render(ctx: ReportContext) -> Section:
     if frame.empty:
         return section.text("No timing data.")
     seq = frame["seq"].min()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_figure(figsize=(7, 4.5))
     for (model, backend), g in frame[frame["seq"] == seq].groupby(["model", "backend"]):
         g = g.sort_values("batch")
         line, = ax.plot(g["batch"], g["p50"], marker="o", label=f"{model}/{backend} p50")

@@ -1,13 +1,9 @@
 """Peak memory while running and size on disk, per variant."""
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from reports.analysis import ok_cells  # noqa: E402
-from reports.base import ReportContext, Section, save_figure  # noqa: E402
+from reports.analysis import ok_cells
+from reports.base import ReportContext, Section, new_figure, save_figure
 
 
 def render(ctx: ReportContext) -> Section:
@@ -24,7 +20,7 @@ def render(ctx: ReportContext) -> Section:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return section.text("No timing data.")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * len(frame) + 1.8), sharey=True)
+    fig, axes = new_figure(1, 2, figsize=(10, 0.4 * len(frame) + 1.8), sharey=True)
     axes[0].barh(frame["variant"], frame["size MB"], color="tab:purple")
     axes[0].set_xlabel("size on disk, MB")
     axes[1].barh(frame["variant"], frame["peak memory MB"], color="tab:cyan")

@@ -1,13 +1,9 @@
 """Speedup over eager fp32 of the same model, per backend (throughput ratios from the same sweep)."""
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from reports.analysis import ok_cells, throughput_at  # noqa: E402
-from reports.base import ReportContext, Section, save_figure  # noqa: E402
+from reports.analysis import ok_cells, throughput_at
+from reports.base import ReportContext, Section, new_figure, save_figure
 
 
 def speedups(ctx: ReportContext) -> pd.DataFrame:
@@ -28,7 +24,7 @@ def render(ctx: ReportContext) -> Section:
     if frame.empty:
         return section.text("No timing data.")
     table = frame.groupby(["model", "backend"], as_index=False)["speedup"].mean()
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(table) + 1.5))
+    fig, ax = new_figure(figsize=(7, 0.4 * len(table) + 1.5))
     labels = [f"{m} / {b}" for m, b in zip(table["model"], table["backend"])]
     ax.barh(labels, table["speedup"], color=["tab:blue" if s >= 1 else "tab:orange" for s in table["speedup"]])
     ax.axvline(1.0, color="black", linewidth=1)
