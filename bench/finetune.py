@@ -63,7 +63,8 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
         torch.set_num_threads(cfg.threads)
     head = HEADS[task.head]
     label_kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                    "label2id": {l: i for i, l in enumerate(labels)}} if labels else {}
+                    "label2id": {l: i for i, l in enumerate(labels)}} if labels else {"num_labels": 2}
+    # (no label set: a QA head, one start and one end score per token, whatever num_labels the base saved)
     model = getattr(transformers, head.auto_class).from_pretrained(str(source.path), **label_kwargs)
     collator = task.training_collator(tok)
     log(f"fine-tuning {source.name} on {task.name}: {len(features)} examples from {train_source}")
