@@ -1,5 +1,6 @@
 """One sweep cell (model x backend x task) in its own process: accuracy once, then the batch x sequence
-grid timed, all on the same artifact. Run as `python -m bench.cell SPEC.json RESULT.json`."""
+grid timed, all on the same artifact. Run as `python -m bench.cell SPEC.json RESULT.json`; the result is
+the cell's fields (status, accuracy, performance, ...), which the sweep driver completes into a record."""
 
 from __future__ import annotations
 
@@ -9,53 +10,51 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.errors import UserError
+from models.errors import UserError
+from models.files import write_json_atomic
 
 
 def run_cell(spec: dict) -> dict:
-    from bench.env import collect_env, default_threads
-    from bench.evaluate import EvalConfig, run_eval
+    from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
+    from bench.env import collect_env
     from bench.harness import TimingConfig
-    from bench.isolate import run_isolated
     from bench.measure import CellSpec, measure_cell
-    from bench.run import check_available, ensure_reference
+    from bench.schema import accuracy_summary
     from bench.tasks import get_task
-    from export.artifacts import ensure_artifact
-    from models.checkpoint import resolve_checkpoint
+    from bench.variant import prepare_variant
+    from export.isolate import run_isolated
 
     t0 = time.perf_counter()
-    check_available(spec["backend"], spec["device"])
-    checkpoint = resolve_checkpoint(spec["model"], spec.get("random_init", False))
     task = get_task(spec["task"])
-    threads = spec.get("threads") or default_threads()
-    result = {"model": spec["model"], "backend": spec["backend"], "task": spec["task"], "device": spec["device"],
-              "parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
-              "checkpoint_metadata": checkpoint.metadata}
-    if checkpoint.trained:
-        record = run_eval(EvalConfig(task=spec["task"], model=spec["model"], backend=spec["backend"],
-                                     device=spec["device"], langs=spec.get("langs"), data_dir=spec.get("data_dir")
-                                     and Path(spec["data_dir"]), split=spec.get("split", "test"),
-                                     batch_size=spec.get("eval_batch_size", 32), threads=threads,
-                                     out=Path(spec["predictions_dir"]) if spec.get("predictions_dir") else None),
-                          log=lambda m: None)
-        result["accuracy"] = {k: record[k] for k in ("metric", "higher_is_better", "scores", "all_scores", "average",
-                                                     "n_examples", "languages", "split", "layer", "data_sources")}
-        result["parity"], layer = record["parity"], record["layer"]
-    else:
-        from bench.tasks.retrieval import default_layer
+    data: dict = {}
 
+    def checks(checkpoint) -> None:
+        if checkpoint.trained:
+            check_scorable(task, checkpoint)
+            data.update(load_task_data(task, spec.get("langs"), spec.get("data_dir") and Path(spec["data_dir"]),
+                                       spec.get("split", "test")))
+
+    variant = prepare_variant(spec["model"], spec["backend"], spec["device"], task=task,
+                              random_init=spec.get("random_init", False), threads=spec.get("threads"),
+                              before_export=checks)
+    checkpoint, artifact = variant.checkpoint, variant.artifact
+    result = {"parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
+              "checkpoint_metadata": checkpoint.metadata, "size_mb": artifact.manifest["size_mb"],
+              "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")}}
+    if checkpoint.trained:
+        record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
+                                               spec.get("eval_batch_size", 32), None)
+        if spec.get("predictions_dir"):
+            write_outputs(Path(spec["predictions_dir"]), task, record, predictions)
+        result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]
+    else:
         result["accuracy"] = {"status": "not applicable: untrained (random init)"}
-        layer = default_layer(checkpoint) if task.family == "retrieval" else None
-    ensure_reference(checkpoint, layer)
-    artifact = ensure_artifact(spec["backend"], checkpoint, {"layer": layer}, spec["device"])
-    result["size_mb"] = artifact.manifest["size_mb"]
-    result["export"] = {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")}
     timing = TimingConfig(**spec.get("timing", {}))
     result["performance"] = []
     for batch_size in spec["batch_sizes"]:
         for seq_len in spec["seq_lens"]:
             m = run_isolated(measure_cell, CellSpec(str(artifact.path), spec["device"], batch_size, seq_len,
-                                                    threads, timing))
+                                                    variant.threads, timing))
             result.setdefault("parity", m["parity"])
             result["performance"].append({
                 "batch_size": batch_size, "seq_len": seq_len, "throughput": m["timing"]["throughput"],
@@ -94,8 +93,6 @@ def main(argv: list[str]) -> int:
         out = {"status": "failed", "error": f"{e.__class__.__name__}: {e}", "error_kind": "crash",
                "traceback": traceback.format_exc()[-4000:]}
         code = 1
-    from bench.records import write_json_atomic
-
     write_json_atomic(result_path, out)
     return code
 

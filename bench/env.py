@@ -7,8 +7,10 @@ import os
 import platform
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from bench.schema import cpu_isa
+from export.versions import package_versions
 
 PACKAGES = ("stilts-bench", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxscript",
             "onnxruntime", "onnxruntime-gpu", "bitsandbytes", "accelerate", "numpy", "tokenizers")
@@ -32,7 +34,7 @@ def _cpu() -> dict:
 
     return {"model": model, "machine": platform.machine(), "logical_cores": os.cpu_count(),
             "physical_cores": psutil.cpu_count(logical=False),
-            "flags": sorted(f for f in CPU_FLAGS if f in flags)}
+            "flags": sorted(f for f in CPU_FLAGS if f in flags), "isa": cpu_isa(flags)}
 
 
 def _gpu() -> dict | None:
@@ -63,21 +65,12 @@ def _git_commit() -> str | None:
         return None
 
 
-def package_versions(names=PACKAGES) -> dict:
-    versions = {}
-    for pkg in names:
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return versions
-
 
 @functools.cache
 def collect_env() -> dict:
     import torch
 
-    versions = package_versions()
+    versions = package_versions(PACKAGES)
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "hostname": platform.node(),
         "packages": versions, "cpu": _cpu(), "gpu": _gpu(), "git_commit": _git_commit(),
@@ -92,3 +85,30 @@ def default_threads() -> int:
     import psutil
 
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def isa_class(isa: dict) -> str:
+    """The class of CPU that guards and bounds are set per: "vnni" (int8 dot products: AVX-512 VNNI, AVX-VNNI or
+    AMX), "avx2" (AVX2 without them), else "baseline". `STILTS_BENCH_ISA_CLASS` overrides it (to test the
+    selection; it changes no kernel)."""
+    forced = os.environ.get("STILTS_BENCH_ISA_CLASS")
+    if forced:
+        return forced
+    if isa.get("avx512_vnni") or isa.get("avx_vnni") or isa.get("amx"):
+        return "vnni"
+    return "avx2" if isa.get("avx2") else "baseline"
+
+
+def isa_verdict(isa: dict) -> str:
+    """One line: which inference paths this CPU accelerates, and what to expect of them."""
+    int8 = ("int8 GEMMs use VNNI dot-product instructions: expect ONNX Runtime int8 near 4x eager fp32"
+            if isa_class(isa) == "vnni" else
+            "no VNNI: int8 GEMMs run without dot-product instructions; expect int8 <= ~2x eager fp32")
+    bf16 = ("native bf16 (AMX)" if isa.get("amx") else "native bf16 (AVX-512 BF16)" if isa.get("avx512_bf16")
+            else "no native bf16: bf16 is emulated, expect it no faster than fp32")
+    width = "AVX-512" if isa.get("avx512f") else "AVX2" if isa.get("avx2") else "no AVX2"
+    return f"{width}; {int8}; {bf16}"
+
+
+def this_cpu_isa() -> dict:
+    return collect_env()["cpu"]["isa"]

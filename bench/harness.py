@@ -9,14 +9,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bench.config import option
+
 
 @dataclass
 class TimingConfig:
-    warmup_iters: int = 5
-    warmup_min_s: float = 1.0
-    min_iters: int = 20
-    min_time_s: float = 5.0
-    max_time_s: float = 120.0
+    warmup_iters: int = option(5, "warm-up iterations, at least", flag="--warmup")
+    min_iters: int = option(20, "minimum timed iterations per cell")
+    min_time_s: float = option(5.0, "minimum timed seconds per cell", flag="--min-time")
+    max_time_s: float = option(120.0, "stop timing a cell after this many seconds", flag="--max-time")
+    warmup_min_s: float | None = None  # seconds of warm-up at least; None: min(1, min_time_s)
+
+    def __post_init__(self):
+        if self.warmup_min_s is None:
+            self.warmup_min_s = min(1.0, self.min_time_s)
 
     def to_dict(self) -> dict:
         return asdict(self)

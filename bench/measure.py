@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import TimingConfig, summarize, time_runner
-from bench.isolate import peak_rss_mb
+from export.isolate import peak_rss_mb
 
 
 @dataclass
@@ -49,7 +49,7 @@ def load_with_parity(artifact, device: str, threads: int):
 
 
 def build_inputs(artifact, spec: CellSpec) -> dict:
-    from bench.inputs import TokenSpec, synthetic_batch, text_batch
+    from export.inputs import TokenSpec, synthetic_batch, text_batch
 
     checkpoint = artifact.checkpoint
     if spec.texts:

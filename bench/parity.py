@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from bench.inputs import TokenSpec, synthetic_batch, text_batch
-from bench.paths import cache_root
+from export.inputs import TokenSpec, synthetic_batch, text_batch
+from models.files import cache_root
 from models.checkpoint import Checkpoint
 
 # Translations of three sentences in six languages plus unrelated ones: real text, varied scripts and

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.errors import UserError
+from models.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "tests" / "benchmarks"

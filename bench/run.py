@@ -4,53 +4,42 @@ batch sizes and sequence lengths; the speedup is the ratio to a baseline timed i
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.env import collect_env, default_threads
-from bench.errors import UserError
+from bench.config import (backend_option, backend_options_option, device_option, int_list, model_option, option,
+                          threads_option)
+from bench.env import collect_env
 from bench.harness import TimingConfig
-from bench.isolate import run_isolated
 from bench.measure import CellSpec, measure_cell
-from bench.records import SCHEMA_VERSION, save_record
-from export.artifacts import ensure_artifact
-from export.registry import get_backend
-from models.checkpoint import Checkpoint, resolve_checkpoint
-
+from bench.records import save_record
+from bench.schema import PerformanceRecord, performance_record
+from bench.variant import Variant, check_available, prepare_variant
+from export.isolate import run_isolated
+from models.errors import UserError
 
 @dataclass
 class RunConfig:
-    model: str | None = None
-    backend: str = "eager"
-    device: str = "cpu"
-    batch_sizes: list[int] = field(default_factory=lambda: [1])
-    seq_lens: list[int] = field(default_factory=lambda: [128])
-    baseline: str | None = None
-    out: Path | None = None
-    random_init: bool = False
-    threads: int | None = None
-    options: dict = field(default_factory=dict)
-    layer: int | None = None
+    model: str | None = model_option()
+    backend: str = backend_option()
+    device: str = device_option()
+    options: dict = backend_options_option()
+    batch_sizes: list[int] = option(help="batch size(s), e.g. 1,8", flag="--batch-size", parse=int_list,
+                                    repeat=True, default_factory=lambda: [1])
+    seq_lens: list[int] = option(help="sequence length(s), e.g. 128,256", flag="--seq-len", parse=int_list,
+                                 repeat=True, default_factory=lambda: [128])
+    baseline: str | None = option(None, "backend timed in the same run for `speedup` (e.g. eager)")
+    out: Path | None = option(None, "directory for one JSON record per cell")
+    random_init: bool = option(False, "build the size's architecture with random weights (throughput only, "
+                                      "no download)")
+    layer: int | None = option(None, "encoder layer to output", shown_default="last")
+    text_file: Path | None = option(None, "time on real text (one per line) instead of synthetic token ids")
+    threads: int | None = threads_option()
     timing: TimingConfig = field(default_factory=TimingConfig)
-    text_file: Path | None = None
     command: str = ""
 
 
-def check_available(backend: str, device: str) -> None:
-    reason = get_backend(backend).availability(device)
-    if reason:
-        raise UserError(f"backend {backend} cannot run on {device}: {reason}")
-
-
-def ensure_reference(checkpoint: Checkpoint, layer) -> None:
-    from bench.parity import compute_reference, load_reference
-
-    if load_reference(checkpoint, layer) is None:
-        run_isolated(compute_reference, checkpoint, layer)
-
-
-def accuracy_status(checkpoint: Checkpoint) -> dict:
+def accuracy_status(checkpoint) -> dict:
     if not checkpoint.trained:
         return {"status": "not applicable: untrained (random init)"}
     return {"status": "not measured by bench run: use bench eval or bench sweep"}
@@ -68,44 +57,45 @@ def _read_texts(path: Path | None) -> list[str] | None:
     return texts
 
 
-def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> list[dict]:
+def _check_shapes(cfg: RunConfig, texts):
+    def check(checkpoint) -> None:
+        max_pos = checkpoint.config.get("max_position_embeddings", 512)
+        usable = max_pos - 2 if checkpoint.config.get("model_type") == "xlm-roberta" else max_pos
+        if max(cfg.seq_lens) > usable:
+            raise UserError(f"sequence length {max(cfg.seq_lens)} exceeds what {checkpoint.name} supports ({usable})")
+        if texts and not checkpoint.has_tokenizer():
+            raise UserError(f"--text-file needs a tokenizer, and {checkpoint.path} has none")
+    return check
+
+
+def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> list[PerformanceRecord]:
     if cfg.device not in ("cpu", "cuda"):
         raise UserError(f"unknown device '{cfg.device}'; use cpu or cuda")
     if any(b < 1 for b in cfg.batch_sizes) or any(s < 2 for s in cfg.seq_lens):
         raise UserError("batch sizes must be >= 1 and sequence lengths >= 2")
     backends = [cfg.backend] if cfg.baseline in (None, cfg.backend) else [cfg.baseline, cfg.backend]
     for name in backends:
-        check_available(name, cfg.device)
-    checkpoint = resolve_checkpoint(cfg.model, cfg.random_init)
-    max_pos = checkpoint.config.get("max_position_embeddings", 512)
-    usable = max_pos - 2 if checkpoint.config.get("model_type") == "xlm-roberta" else max_pos
-    if max(cfg.seq_lens) > usable:
-        raise UserError(f"sequence length {max(cfg.seq_lens)} exceeds what {checkpoint.name} supports ({usable})")
+        check_available(name, cfg.device)  # both, before either is exported
     texts = _read_texts(cfg.text_file)
-    if texts and not checkpoint.has_tokenizer():
-        raise UserError(f"--text-file needs a tokenizer, and {checkpoint.path} has none")
-    threads = cfg.threads or default_threads()
-    ensure_reference(checkpoint, cfg.layer)
-    artifacts = {}
+    variants: dict[str, Variant] = {}
     for name in backends:
-        options = {**(cfg.options if name == cfg.backend else {}), "layer": cfg.layer}
         log(f"exporting {name} (cached after the first time) ...")
-        artifacts[name] = ensure_artifact(name, checkpoint, options, cfg.device)
+        variants[name] = prepare_variant(cfg.model, name, cfg.device, layer=cfg.layer, random_init=cfg.random_init,
+                                         options=cfg.options if name == cfg.backend else {}, threads=cfg.threads,
+                                         before_export=_check_shapes(cfg, texts))
     env = collect_env()
     records = []
     for batch_size in cfg.batch_sizes:
         for seq_len in cfg.seq_lens:
             shape_records = {}
             # Baseline and variant run back to back for each shape, so drift affects both alike.
-            for name in backends:
+            for name, variant in variants.items():
                 log(f"measuring {name} on {cfg.device}: batch {batch_size} x seq {seq_len} ...")
-                spec = CellSpec(str(artifacts[name].path), cfg.device, batch_size, seq_len, threads,
+                spec = CellSpec(str(variant.artifact.path), cfg.device, batch_size, seq_len, variant.threads,
                                 cfg.timing, texts)
-                result = run_isolated(measure_cell, spec)
-                shape_records[name] = _record(cfg, checkpoint, artifacts[name], spec, result, env)
+                shape_records[name] = _record(cfg, variant, spec, run_isolated(measure_cell, spec), env)
             if cfg.baseline and cfg.baseline != cfg.backend:
-                base = shape_records[cfg.baseline]
-                variant = shape_records[cfg.backend]
+                base, variant = shape_records[cfg.baseline], shape_records[cfg.backend]
                 variant["speedup"] = variant["throughput"] / base["throughput"]
                 variant["baseline"] = {"backend": cfg.baseline, "throughput": base["throughput"],
                                        "latency_ms_p50": base["latency_ms"]["p50"]}
@@ -117,23 +107,19 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
     return records
 
 
-def _record(cfg: RunConfig, checkpoint: Checkpoint, artifact, spec: CellSpec, result: dict, env: dict) -> dict:
-    timing = result["timing"]
-    return {
-        "schema_version": SCHEMA_VERSION, "kind": "performance",
-        "model": checkpoint.name, "checkpoint": str(checkpoint.path), "trained": checkpoint.trained,
-        "backend": artifact.backend, "options": artifact.options, "device": cfg.device,
-        "batch_size": spec.batch_size, "seq_len": spec.seq_len, "input": result["input"],
-        "throughput": timing["throughput"], "throughput_unit": "sequences/s",
-        "tokens_per_s": timing["tokens_per_s"], "latency_ms": timing["latency_ms"],
-        "iterations": timing["iterations"], "warmup_iterations": timing["warmup_iterations"],
-        "timing_config": spec.timing.to_dict(),
-        "peak_memory_mb": (result["memory"].get("cuda_max_allocated_mb") if cfg.device == "cuda"
-                           else result["memory"]["peak_rss_mb"]),
-        "memory": result["memory"], "size_mb": artifact.manifest["size_mb"],
-        "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb", "created")},
-        "load_time_s": result["load_time_s"], "parity": result["parity"],
-        "accuracy": accuracy_status(checkpoint), "speedup": None, "baseline": None,
-        "threads": {"requested": spec.threads, **result["threads"]}, "env": env,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": cfg.command,
-    }
+def _record(cfg: RunConfig, variant: Variant, spec: CellSpec, result: dict, env: dict) -> PerformanceRecord:
+    timing, artifact, checkpoint = result["timing"], variant.artifact, variant.checkpoint
+    return performance_record(
+        model=checkpoint.name, checkpoint=str(checkpoint.path), trained=checkpoint.trained,
+        backend=artifact.backend, options=artifact.options, device=cfg.device,
+        batch_size=spec.batch_size, seq_len=spec.seq_len, input=result["input"],
+        throughput=timing["throughput"], tokens_per_s=timing["tokens_per_s"], latency_ms=timing["latency_ms"],
+        iterations=timing["iterations"], warmup_iterations=timing["warmup_iterations"],
+        timing_config=spec.timing.to_dict(),
+        peak_memory_mb=(result["memory"].get("cuda_max_allocated_mb") if cfg.device == "cuda"
+                        else result["memory"]["peak_rss_mb"]),
+        memory=result["memory"], size_mb=artifact.manifest["size_mb"],
+        export={k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb", "created")},
+        load_time_s=result["load_time_s"], parity=result["parity"], accuracy=accuracy_status(checkpoint),
+        speedup=None, baseline=None, threads={"requested": spec.threads, **result["threads"]}, env=env,
+        command=cfg.command)

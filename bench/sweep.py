@@ -12,33 +12,38 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.records import write_json_atomic
-from bench.store import ResultStore
-
-CONFIG_FILE = "sweep.json"
+from bench.config import (csv, data_dir_option, device_option, int_list, langs_option, option, split_option,
+                          threads_option)
+from bench.harness import TimingConfig
+from bench.schema import sweep_cell_record
+from bench.store import CONFIG_FILE, ResultStore
+from models.errors import UserError
+from models.files import write_json_atomic
 
 
 @dataclass
 class SweepConfig:
-    out: Path
-    models: list[str] = field(default_factory=lambda: ["demo"])
-    backends: list[str] = field(default_factory=lambda: ["eager"])
-    tasks: list[str] = field(default_factory=lambda: ["tatoeba"])
-    langs: list[str] | None = None
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 8])
-    seq_lens: list[int] = field(default_factory=lambda: [128])
-    tolerance: float | None = None  # absolute points
-    relative: float | None = None  # ratio of the reference, e.g. 0.99
-    device: str = "cpu"
-    data_dir: Path | None = None
-    split: str = "test"
-    random_init: bool = False
-    threads: int | None = None
-    timeout: float | None = None  # seconds per cell
-    retry_failed: bool = False
-    timing: dict = field(default_factory=dict)
-    eval_batch_size: int = 32
+    out: Path | None = option(None, "run directory, e.g. runs/NAME (or 'out' in --config)")
+    models: list[str] = option(help="comma-separated models", parse=csv, default_factory=lambda: ["demo"])
+    backends: list[str] = option(help="comma-separated; eager is always added as the reference", parse=csv,
+                                 default_factory=lambda: ["eager"])
+    tasks: list[str] = option(help="comma-separated tasks", parse=csv, default_factory=lambda: ["tatoeba"])
+    langs: list[str] | None = langs_option()
+    batch_sizes: list[int] = option(help="batch sizes of the timing grid", parse=int_list, repeat=True,
+                                    default_factory=lambda: [1, 8])
+    seq_lens: list[int] = option(help="sequence lengths of the timing grid", parse=int_list, repeat=True,
+                                 default_factory=lambda: [128])
+    tolerance: float | None = option(None, "gate: max average drop in points", shown_default="1")
+    relative: float | None = option(None, "gate: min ratio of the reference, e.g. 0.99 (instead of --tolerance)")
+    device: str = device_option()
+    data_dir: Path | None = data_dir_option()
+    split: str = split_option()
+    random_init: bool = option(False, "random weights of each size's architecture (throughput only)")
+    threads: int | None = threads_option()
+    timeout: float | None = option(None, "seconds per cell before it is recorded as failed")
+    retry_failed: bool = option(False, "re-run cells recorded as failed")
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
     command: str = ""
 
     @classmethod
@@ -59,7 +64,7 @@ class SweepConfig:
         except Exception as e:  # noqa: BLE001 - TOML and YAML raise their own error types
             raise UserError(f"{path}: not valid {'YAML' if Path(path).suffix in ('.yaml', '.yml') else 'TOML'} "
                             f"({str(e).splitlines()[0]})") from None
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) - {"command"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"{path}: unknown sweep setting(s) {', '.join(unknown)}")
@@ -69,7 +74,10 @@ class SweepConfig:
         for key in ("out", "data_dir"):
             if data.get(key) is not None:
                 data[key] = Path(data[key])
-        return cls(**data)
+        timing = data.pop("timing", None) or {}
+        if not isinstance(timing, dict) or set(timing) - set(TimingConfig.__dataclass_fields__):
+            raise UserError(f"{path}: 'timing' takes {', '.join(TimingConfig.__dataclass_fields__)}")
+        return cls(**data, timing=TimingConfig(**timing))
 
     def gate(self) -> dict:
         if self.tolerance is not None and self.relative is not None:
@@ -89,7 +97,7 @@ class SweepConfig:
 def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
     return {**cell, "device": cfg.device, "langs": cfg.langs, "batch_sizes": cfg.batch_sizes,
             "seq_lens": cfg.seq_lens, "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
-            "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": cfg.timing,
+            "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
             "eval_batch_size": cfg.eval_batch_size,
             "predictions_dir": str(cfg.out / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
@@ -149,8 +157,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         t0 = time.perf_counter()
         result = _run_cell_process(_cell_spec(cfg, cell), cfg.timeout)
         result.setdefault("cell_seconds", time.perf_counter() - t0)
-        record = {**cell, "kind": "sweep_cell", "device": cfg.device, "gate": gate, **result,
-                  "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        record = sweep_cell_record(**cell, device=cfg.device, gate=gate, **result)
         store.put(record)
         if record["status"] != "ok":
             bar.write(f"cell {cell['cell_id']} failed: {record['error'][:300]}")

@@ -12,11 +12,12 @@ import re
 import time
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.isolate import peak_rss_mb, run_isolated
-from bench.paths import build_atomically, cache_root
+from models.errors import UserError
+from export.isolate import peak_rss_mb, run_isolated
+from models.files import build_atomically, cache_root
 from export.base import MANIFEST, Artifact
 from export.registry import get_backend
+from export.versions import package_versions
 from models.checkpoint import Checkpoint
 
 ARTIFACT_FORMAT = 1
@@ -25,8 +26,6 @@ COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artif
 
 def _versions() -> dict:
     """The libraries an artifact's bytes depend on: a new version means a new export."""
-    from bench.env import package_versions
-
     return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"))
 
 

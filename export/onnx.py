@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.errors import UserError
-from bench.inputs import TokenSpec, synthetic_batch
+from models.errors import UserError
+from export.inputs import TokenSpec, synthetic_batch
 from export.base import Artifact, Backend, Runner
 from export.torch_runner import load_wrapper
 from models.heads import INPUT_NAMES

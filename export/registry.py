@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from bench.errors import UserError
+from models.errors import UserError
 
 BACKENDS: dict[str, str] = {
     "eager": "export.eager:EagerBackend",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from bench.inputs import TokenSpec, synthetic_batch
+from export.inputs import TokenSpec, synthetic_batch
 from export.base import Artifact, Backend
 from export.torch_runner import TorchRunner, load_wrapper, set_torch_threads
 

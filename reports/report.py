@@ -1,16 +1,17 @@
-"""`bench report`: reports/NAME/report.md, report.html (self-contained) and the PNG plots."""
+"""`bench report RUN`: report.md, report.html (self-contained) and the PNG plots, written beside the run
+(RUN/report/) unless told where. Showcase reports that the repository commits live in reports/showcase/."""
 
 from __future__ import annotations
 
 import html
 import importlib
-import json
 import time
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.records import write_text_atomic
+from bench.schema import SweepCellRecord
 from bench.store import ResultStore
+from models.errors import UserError
+from models.files import write_text_atomic
 from reports.analysis import default_shape, gate
 from reports.base import ReportContext
 from reports.sections import SECTIONS
@@ -20,20 +21,22 @@ CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;p
        "border-bottom:1px solid #ddd;text-align:right}img{max-width:100%}h2{border-bottom:2px solid #eee}")
 
 
-def load_run(run_dir: Path) -> tuple[list[dict], dict]:
-    run_dir = Path(run_dir)
-    records = ResultStore(run_dir).read()
+REPORT_DIR = "report"  # inside the run directory
+
+
+def load_run(run_dir: Path) -> tuple[list[SweepCellRecord], dict]:
+    """A sweep's cells (upgraded to the current schema) and its sweep.json."""
+    store = ResultStore(Path(run_dir))
+    records = store.read()
     if not records:
-        raise UserError(f"{run_dir} holds no sweep results ({run_dir / 'results.jsonl'}); run bench sweep first")
-    config_path = run_dir / "sweep.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    return records, config
+        raise UserError(f"{run_dir} holds no sweep results ({store.path}); run bench sweep first")
+    return records, store.config()
 
 
-def build_report(run_dir: Path, reports_root: Path = Path("reports")) -> Path:
+def build_report(run_dir: Path, out: Path | None = None) -> Path:
     records, config = load_run(run_dir)
     name = Path(run_dir).resolve().name
-    out = reports_root / name
+    out = Path(out) if out else Path(run_dir) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     rule = config.get("gate", {"mode": "absolute", "points": 1.0})
     ctx = ReportContext(name, records, config, gate(records, rule), default_shape(records), out)

@@ -85,7 +85,7 @@ def test_options_change_the_artifact(reference):
 
 
 def test_unknown_option_is_a_user_error(reference):
-    from bench.errors import UserError
+    from models.errors import UserError
 
     with pytest.raises(UserError, match="has no option"):
         ensure_artifact("onnx", reference[0], {"nonsense": 1})

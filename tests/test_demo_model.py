@@ -62,7 +62,7 @@ def test_q4_dequantisation_by_hand():
 
 def test_translations_embed_closer_than_unrelated_sentences(demo):
     from export.torch_runner import TorchRunner, load_wrapper
-    from bench.inputs import text_batch
+    from export.inputs import text_batch
 
     wrapper = load_wrapper(demo)
     texts = ["The cat is sleeping on the sofa.", "Die Katze schläft auf dem Sofa.",

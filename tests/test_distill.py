@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.distill import (DistillConfig, build_student, in_batch_contrastive, kept_layers, load_training_text,
-                           resolve_precision, run_distill)
-from bench.errors import UserError
+from bench.distill import DistillConfig, load_training_text, run_distill
+from models.training.distillation import DistillSettings, resolve_precision
+from models.training.losses import in_batch_contrastive
+from models.training.students import build_student, kept_layers
+from models.errors import UserError
 from bench.parity import PARITY_TEXTS
 from models.checkpoint import resolve_checkpoint
 from models.heads import load_model
@@ -89,8 +91,9 @@ def test_resolve_precision():
 def test_distilled_student_beats_the_untrained_layer_dropped_student(teacher, train_file, tmp_path):
     out = tmp_path / "student"
     # the MSE recipe alone: the contrastive term ranks rather than matches (tested on its own above)
-    run_distill(DistillConfig(teacher=str(teacher), layers=2, data=[str(train_file)], out=out, steps=150,
-                              batch_size=8, learning_rate=5e-4, contrastive_weight=0.0), log=lambda m: None)
+    settings = DistillSettings(steps=150, batch_size=8, learning_rate=5e-4, contrastive_weight=0.0)
+    run_distill(DistillConfig(teacher=str(teacher), layers=2, data=[str(train_file)], out=out, settings=settings),
+                log=lambda m: None)
     meta = json.loads((out / "stilts.json").read_text())
     assert meta["layers"] == 2 and meta["teacher"] == str(teacher) and meta["steps"] == 150
     assert meta["init"] == "teacher embeddings + layers [1, 3]" and meta["data"] == [str(train_file)]

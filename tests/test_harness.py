@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from bench.harness import TimingConfig, median_ci, summarize, time_runner
-from bench.inputs import TokenSpec, synthetic_batch
-from bench.records import load_records, save_record, write_json_atomic
+from export.inputs import TokenSpec, synthetic_batch
+from bench.records import load_records, save_record
+from models.files import write_json_atomic
 
 SPEC = TokenSpec(n_pieces=250002, bos=0, eos=2, pad=1, specials=frozenset({0, 1, 2, 3, 250001}))
 
@@ -80,11 +81,27 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_records_validate_and_load(tmp_path):
-    with pytest.raises(ValueError, match="lacks"):
-        save_record(tmp_path, {"model": "x"})
-    record = {"schema_version": 1, "kind": "performance", "model": "m", "backend": "onnx", "device": "cpu",
-              "batch_size": 8, "seq_len": 128, "throughput": 10.0, "latency_ms": {"p50": 1.0},
-              "peak_memory_mb": 1.0, "size_mb": 2.0, "parity": {}, "env": {}}
+    from bench.schema import SchemaError
+
+    with pytest.raises(SchemaError, match="performance lacks .*throughput"):
+        save_record(tmp_path, {"kind": "performance", "model": "x"})
+    record = performance_record_for_tests()
     save_record(tmp_path, record)
+    with pytest.raises(SchemaError, match=r"performance.throughput must be float, not str"):
+        save_record(tmp_path, {**record, "throughput": "fast"})
     frame = load_records(tmp_path)
     assert frame.loc[0, "latency_ms.p50"] == 1.0 and frame.loc[0, "backend"] == "onnx"
+    assert frame.loc[0, "env.cpu.isa.avx2"] in (True, False)  # every record names the CPU's instruction sets
+
+
+def performance_record_for_tests(**overrides) -> dict:
+    from bench.env import collect_env
+    from bench.schema import performance_record
+
+    latency = {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0, "p50_ci95": None}
+    fields = dict(model="m", checkpoint="/m", trained=True, backend="onnx", options={}, device="cpu", batch_size=8,
+                  seq_len=128, input={"kind": "synthetic", "padding_fraction": 0.0}, throughput=10.0,
+                  tokens_per_s=1280.0, latency_ms=latency, iterations=20, warmup_iterations=5, timing_config={},
+                  peak_memory_mb=1.0, memory={}, size_mb=2.0, export={}, load_time_s=0.1, parity={}, accuracy={},
+                  speedup=None, baseline=None, threads={}, env=collect_env(), command="test")
+    return performance_record(**{**fields, **overrides})

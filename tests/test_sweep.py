@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UserError
+from models.errors import UserError
 from bench.store import ResultStore
 from bench.sweep import SweepConfig
 from reports.analysis import best_within, frontier_points, gate, pareto
@@ -72,19 +72,26 @@ def test_killed_sweep_resumes_without_duplicates_or_losses(tiny_encoder, tmp_pat
 
 
 def _cell(model, backend, task, acc, thr, params=100, status="ok", langs=None):
+    """A hand-made sweep cell, built and validated by the schema's own builder."""
+    from bench.env import collect_env
+    from bench.schema import sweep_cell_record
+
+    ident = {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
+             "device": "cpu", "gate": {"mode": "absolute", "points": 1.0}, "cell_seconds": 1.0}
     if status != "ok":
-        return {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
-                "status": status, "error": "boom"}
+        return sweep_cell_record(**ident, status=status, error="boom", error_kind="crash")
     scores = langs or {"de": acc, "fr": acc}
-    return {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
-            "status": "ok", "parameters": params, "size_mb": 10.0, "export": {"export_time_s": 1.0},
-            "accuracy": {"metric": "accuracy", "higher_is_better": True, "scores": scores,
-                         "average": sum(scores.values()) / len(scores), "n_examples": {k: 10 for k in scores}},
-            "performance": [{"batch_size": 8, "seq_len": 128, "throughput": thr, "tokens_per_s": thr * 128,
-                             "latency_ms": {"p50": 8000 / thr, "p90": 9000 / thr, "p99": 9900 / thr},
-                             "peak_memory_mb": 900.0, "threads": {"ort_intra_op": 2}}],
-            "env": {"cpu": {"model": "test cpu", "flags": ["avx2"], "physical_cores": 2, "logical_cores": 2},
-                    "gpu": None, "python": "3.11", "platform": "linux", "packages": {"torch": "2.13.0"}}}
+    p50 = 8000 / thr
+    latency = {"p50": p50, "p90": 9000 / thr, "p99": 9900 / thr, "mean": p50, "std": 0.0, "min": p50, "max": p50,
+               "p50_ci95": None}
+    return sweep_cell_record(
+        **ident, status="ok", parameters=params, size_mb=10.0, export={"export_time_s": 1.0},
+        accuracy={"metric": "accuracy", "higher_is_better": True, "scores": scores,
+                  "average": sum(scores.values()) / len(scores), "n_examples": {k: 10 for k in scores}},
+        performance=[{"batch_size": 8, "seq_len": 128, "throughput": thr, "tokens_per_s": thr * 128,
+                      "latency_ms": latency, "iterations": 20, "peak_memory_mb": 900.0,
+                      "threads": {"ort_intra_op": 2}}],
+        env=collect_env())
 
 
 HAND_MADE = [
@@ -136,8 +143,8 @@ def test_report_has_its_sections_and_images(tmp_path):
         store.put(r)
     (run / "sweep.json").write_text(json.dumps({"gate": {"mode": "absolute", "points": 1.0},
                                                 "commands": ["bench sweep --models large,base ..."]}))
-    proc = bench("report", run, "--reports-dir", tmp_path / "reports", check_rc=0)
-    out = tmp_path / "reports" / "hand"
+    proc = bench("report", run, check_rc=0)
+    out = run / "report"  # generated reports go beside their run
     md = (out / "report.md").read_text()
     for heading in ("## Summary", "## Accuracy vs throughput", "## Speedup over eager fp32",
                     "## Latency percentiles", "## Memory and size on disk", "## Per-language degradation",
@@ -165,12 +172,20 @@ def test_compare_prints_deltas(tmp_path):
 
 def test_store_skips_a_torn_line(tmp_path):
     store = ResultStore(tmp_path)
-    store.put({"cell_id": "a", "status": "ok"})
+    store.put(_cell("a", "eager", "xnli", 1.0, 1.0))
     with store.path.open("a") as f:
-        f.write('{"cell_id": "b", "sta')  # a writer killed mid-line
-    assert [r["cell_id"] for r in store.read()] == ["a"]
-    store.put({"cell_id": "b", "status": "ok"})
-    assert [r["cell_id"] for r in store.read()] == ["a", "b"]
+        f.write('{"cell_id": "b|eager|xnli", "sta')  # a writer killed mid-line
+    assert [r["cell_id"] for r in store.read()] == ["a|eager|xnli"]
+    store.put(_cell("b", "eager", "xnli", 1.0, 1.0))
+    assert [r["cell_id"] for r in store.read()] == ["a|eager|xnli", "b|eager|xnli"]
+
+
+def test_store_refuses_a_record_off_the_schema(tmp_path):
+    from bench.schema import SchemaError
+
+    with pytest.raises(SchemaError, match="sweep_cell lacks"):
+        ResultStore(tmp_path).put({"kind": "sweep_cell", "cell_id": "a", "status": "ok"})
+    assert not (tmp_path / "results.jsonl").exists()  # nothing half-valid reaches the store
 
 
 def test_sweep_config_files(tmp_path):

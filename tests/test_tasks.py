@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from bench.errors import UserError
+from models.errors import UserError
 from bench.tasks import TASK_NAMES, get_task
 from bench.tasks.base import DataSource
 from bench.tasks.tagging import UPOS, read_conllu

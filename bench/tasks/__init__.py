@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from bench.errors import UserError
+from models.errors import UserError
 
 _TASKS = {
     "xnli": "bench.tasks.classification:XNLI",

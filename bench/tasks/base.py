@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.errors import UserError
+from models.errors import UserError
 
 
 @dataclass
@@ -101,10 +101,20 @@ class Task:
         raise UserError(f"bench finetune does not train {self.family} tasks such as {self.name}: they use the "
                         "encoder's sentence embeddings as they are (see bench distill)")
 
+    def head_kwargs(self) -> dict:
+        """How a new head for this task is sized: one output per label."""
+        labels = list(getattr(self, "label_set", ()))
+        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                "label2id": {label: i for i, label in enumerate(labels)}}
+
     def training_collator(self, tok):
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(tok)
+
+    def output_layer(self, checkpoint) -> int | None:
+        """The encoder layer this task reads from the artifact; None: the head's own output."""
+        return None
 
     def check_head(self, checkpoint) -> None:
         if checkpoint.head.name != self.head:

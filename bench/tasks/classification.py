@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from models.errors import UserError
 from bench.metrics import accuracy
 from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from models.errors import UserError
 from bench.metrics import mlqa, squad_v1
 from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
 
@@ -96,25 +96,29 @@ class QATask(Task):
     def format_predictions(self, predictions) -> str:
         return json.dumps(predictions, ensure_ascii=False, indent=1)
 
+    def head_kwargs(self) -> dict:
+        return {"num_labels": 2}  # one start and one end score per token, whatever the base saved
+
     def read_training_file(self, path: Path) -> list[QAExample]:
         return read_squad_json(path)  # SQuAD v1.1 train-v1.1.json is XTREME's English training set
 
     def training_features(self, tok, examples: list[QAExample], max_length: int) -> list[dict]:
         """One feature per window of the sliding window that `evaluate` reads with; a window that does not
         hold the whole first answer points at <s> (position 0), as in SQuAD v2-style training."""
+        answer_starts = []  # the callers' examples stay as they were
         for e in examples:
-            if not e.answer_starts or e.answer_starts[0] < 0:  # no offset given: the first occurrence
-                e.answer_starts = [e.context.find(e.answers[0])]
-            if e.answer_starts[0] < 0 or e.context[e.answer_starts[0]:].find(e.answers[0]) != 0:
+            start = e.answer_starts[0] if e.answer_starts and e.answer_starts[0] >= 0 else e.context.find(e.answers[0])
+            if start < 0 or e.context[start:].find(e.answers[0]) != 0:
                 raise UserError(f"training question {e.id}: its answer {e.answers[0]!r} is not in its context "
                                 "at answer_start")
+            answer_starts.append(start)
         enc = tok([e.question for e in examples], [e.context for e in examples], truncation="only_second",
                   max_length=max_length, stride=min(self.stride, max_length // 2), return_overflowing_tokens=True,
                   return_offsets_mapping=True)
         features = []
         for f, offsets in enumerate(enc["offset_mapping"]):
-            ex = examples[enc["overflow_to_sample_mapping"][f]]
-            first, last = ex.answer_starts[0], ex.answer_starts[0] + len(ex.answers[0])
+            i = enc["overflow_to_sample_mapping"][f]
+            first, last = answer_starts[i], answer_starts[i] + len(examples[i].answers[0])
             context = [i for i, sid in enumerate(enc.sequence_ids(f)) if sid == 1]
             start = end = 0
             if offsets[context[0]][0] <= first and offsets[context[-1]][1] >= last:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from models.errors import UserError
 from bench.metrics import accuracy, bucc_f1
 from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
 
@@ -27,6 +27,14 @@ def default_layer(checkpoint) -> int:
     return checkpoint.metadata.get("retrieval_layer") or layers // 2 + 1
 
 
+class RetrievalTask(Task):
+    family = "retrieval"
+    head = "encoder"
+
+    def output_layer(self, checkpoint) -> int | None:
+        return default_layer(checkpoint)
+
+
 def embed(runner, checkpoint, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
     tok = checkpoint.tokenizer()
     prefix = checkpoint.metadata.get("input_prefix", "")
@@ -36,10 +44,8 @@ def embed(runner, checkpoint, texts: list[str], batch_size: int, max_length: int
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
-class Tatoeba(Task):
+class Tatoeba(RetrievalTask):
     name = "tatoeba"
-    family = "retrieval"
-    head = "encoder"
     metric_name = "accuracy"
     metrics = ("accuracy",)
     languages = tuple(TATOEBA_ISO3)
@@ -104,10 +110,8 @@ def _margin_candidates(a: np.ndarray, b: np.ndarray, k: int = 4, chunk: int = 20
     return out
 
 
-class BUCC(Task):
+class BUCC(RetrievalTask):
     name = "bucc2018"
-    family = "retrieval"
-    head = "encoder"
     metric_name = "f1"
     metrics = ("f1", "precision", "recall")
     languages = ("de", "fr", "ru", "zh")

@@ -34,7 +34,7 @@ def parity_reference(demo_checkpoint):
 @pytest.fixture(scope="session")
 def fixed_batch(demo_checkpoint):
     """Real multilingual text (the parity sentences, repeated) padded to the benchmark shape."""
-    from bench.inputs import text_batch
+    from export.inputs import text_batch
     from bench.parity import PARITY_TEXTS
 
     texts = [PARITY_TEXTS[i % len(PARITY_TEXTS)] for i in range(BATCH_SIZE)]

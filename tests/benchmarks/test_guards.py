@@ -1,8 +1,11 @@
-"""Guards that hold on a noisy shared machine: speedups measured as ratios inside one session with
-interleaved rounds, and parity that must not get worse than its recorded bound."""
+"""Guards that hold on a noisy shared machine and on every CPU this project runs on: speedups measured as
+ratios inside one session with interleaved rounds, against floors chosen by the detected CPU class; the
+structure of ONNX Runtime's optimised graphs (int8 kernels and fusions in use), which does not depend on
+timing; and parity that must not get worse than its recorded bound for this CPU class."""
 
 from __future__ import annotations
 
+import collections
 import json
 import statistics
 import time
@@ -10,15 +13,22 @@ from pathlib import Path
 
 import pytest
 
+from bench.env import isa_class, this_cpu_isa
 from tests.benchmarks.conftest import load_backend, timed_call
 
-BOUNDS = json.loads((Path(__file__).parent / "parity_bounds.json").read_text())
+CPU_CLASS = isa_class(this_cpu_isa())
+BOUNDS_FILE = json.loads((Path(__file__).parent / "parity_bounds.json").read_text())
+BOUNDS = BOUNDS_FILE.get(CPU_CLASS, BOUNDS_FILE["avx2"])
 
-# Same-run speedup floors on the demo model, batch 8 x seq 128, 2 threads. Measured on the development
-# CPU (AMD EPYC, 2 cores, AVX-512 VNNI): onnx-int8 4.4x eager, onnx fp32 2.1x. The floors sit far enough
-# below those figures to survive a busy neighbour, yet fail if int8 kernels stop being used (which would
-# put the ratio near or below 2x) or ONNX Runtime loses its fusions (near 1x).
-SPEEDUP_FLOORS = {"onnx-int8": 2.5, "onnx": 1.3}
+# Same-run speedup floors on the demo model, batch 8 x seq 128, 2 threads, per CPU class. Measured:
+# vnni, AMD EPYC Zen 4 host of 2026-11-24: onnx-int8 4.4x eager, onnx fp32 2.1x;
+# vnni, AMD EPYC Zen 4 host of 2026-11-25 (same flags, same packages): onnx-int8 2.1-2.6x, onnx fp32 1.14-1.27x;
+# avx2, AMD EPYC Zen 3: onnx-int8 1.56-1.71x, onnx fp32 1.2-1.3x.
+# The flags alone do not fix the speed (two hosts with identical flags differ by 2x for ONNX Runtime), so the
+# floors sit below the slowest host seen, and say only "the path is not slower than it should be". Losing int8
+# kernels or ORT's fusions is caught on every CPU by the graph-structure guards below, which do not time.
+SPEEDUP_FLOORS = {"vnni": {"onnx-int8": 1.6, "onnx": 1.05}, "avx2": {"onnx-int8": 1.25, "onnx": 1.05}}
+FLOORS = SPEEDUP_FLOORS.get(CPU_CLASS, SPEEDUP_FLOORS["avx2"])
 ROUNDS = 7
 
 
@@ -36,7 +46,7 @@ def interleaved_speedup(fast, slow, prepared_fast, prepared_slow, rounds: int = 
     return statistics.median(ratios)
 
 
-@pytest.mark.parametrize("name", sorted(SPEEDUP_FLOORS))
+@pytest.mark.parametrize("name", sorted(FLOORS))
 def test_same_run_speedup_over_eager(name, demo_checkpoint, parity_reference, fixed_batch):
     eager = load_backend("eager", demo_checkpoint, parity_reference)
     variant = load_backend(name, demo_checkpoint, parity_reference)
@@ -45,12 +55,44 @@ def test_same_run_speedup_over_eager(name, demo_checkpoint, parity_reference, fi
         timed_call(eager.runner, pe)
         timed_call(variant.runner, pv)
     speedup = interleaved_speedup(variant.runner, eager.runner, pv, pe)
-    assert speedup >= SPEEDUP_FLOORS[name], f"{name} is only {speedup:.2f}x eager (floor {SPEEDUP_FLOORS[name]}x)"
+    assert speedup >= FLOORS[name], (f"{name} is only {speedup:.2f}x eager (floor {FLOORS[name]}x for a "
+                                     f"{CPU_CLASS} CPU)")
 
 
-@pytest.mark.parametrize("name", sorted(k for k in BOUNDS if not k.startswith("_")))
+def _optimised_ops(artifact, tmp_path) -> collections.Counter:
+    """Operator counts of the graph ONNX Runtime actually runs, after its optimisations on this CPU."""
+    import onnx
+    import onnxruntime as ort
+
+    from export.onnx import ONNX_FILE
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    opts.log_severity_level = 3  # the "hardware-specific graph" warning is what we want here
+    ort.InferenceSession(str(artifact.file(ONNX_FILE)), opts, providers=["CPUExecutionProvider"])
+    graph = onnx.load(str(tmp_path / "optimised.onnx"), load_external_data=False).graph
+    return collections.Counter(node.op_type for node in graph.node)
+
+
+def test_onnx_int8_runs_int8_kernels(demo_checkpoint, parity_reference, tmp_path):
+    ops = _optimised_ops(load_backend("onnx-int8", demo_checkpoint, parity_reference).artifact, tmp_path)
+    int8 = sum(ops[k] for k in ("MatMulIntegerToFloat", "DynamicQuantizeMatMul", "MatMulInteger", "QAttention"))
+    float_matmuls = ops["MatMul"] + ops["FusedMatMul"] + ops["Gemm"]
+    # the 72 weight matrices of 12 layers are int8; what stays float is attention's activation x activation
+    assert int8 >= 72 and int8 > float_matmuls, ops
+
+
+def test_onnx_keeps_its_fusions(demo_checkpoint, parity_reference, tmp_path):
+    ops = _optimised_ops(load_backend("onnx", demo_checkpoint, parity_reference).artifact, tmp_path)
+    layer_norms = ops["LayerNormalization"] + ops["SkipLayerNormalization"] + ops["SimplifiedLayerNormalization"]
+    gelus = ops["Gelu"] + ops["BiasGelu"] + ops["FastGelu"]
+    assert layer_norms >= 25 and gelus >= 12, ops  # 2 per layer + the embeddings' one; 1 per layer
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
 def test_parity_not_worse_than_recorded(name, demo_checkpoint, parity_reference):
     parity = load_backend(name, demo_checkpoint, parity_reference).parity
     bound = BOUNDS[name]
-    assert parity["max_abs_diff"] <= bound["max_abs_diff"], parity
-    assert parity["label_agreement"] >= bound["min_label_agreement"], parity
+    assert parity["max_abs_diff"] <= bound["max_abs_diff"], (CPU_CLASS, parity)
+    assert parity["label_agreement"] >= bound["min_label_agreement"], (CPU_CLASS, parity)

@@ -1,0 +1,270 @@
+"""The result schema: one TypedDict per record kind, every key commented with its unit and when it is present.
+
+Writers build records with the builders below and `validate` them before writing; readers go through
+`upgrade` (older schema versions are brought up to this one) and then read typed keys. Version history:
+
+* 1: performance and accuracy records carried `schema_version: 1`; sweep cells carried none.
+* 2: every record kind carries `schema_version`; `env.cpu.isa` names the instruction sets that decide which
+  inference paths this CPU accelerates (derived from `env.cpu.flags` when a version-1 record is upgraded).
+"""
+
+
+import time
+import types
+import typing
+from typing import Any, Literal, NotRequired, TypedDict
+
+SCHEMA_VERSION = 2
+
+
+class CpuIsa(TypedDict):
+    avx2: bool  # 256-bit SIMD: every x86 path here assumes it
+    avx512f: bool  # 512-bit SIMD: wider fp32 GEMMs
+    avx512_vnni: bool  # int8 dot-product instructions: int8 GEMMs (ONNX Runtime, torch) gain most with them
+    avx_vnni: bool  # the same int8 dot products on 256-bit registers (Alder Lake and later)
+    avx512_bf16: bool  # native bf16 dot products: bf16 paths run at speed instead of emulated
+    amx: bool  # Advanced Matrix Extensions (tiles for bf16/int8), Sapphire Rapids and later
+
+
+class Env(TypedDict):
+    python: str  # interpreter version
+    platform: str  # platform.platform()
+    hostname: str  # the machine's name, to tell runs on different hosts apart
+    packages: dict[str, str]  # installed versions of the packages that decide the numbers
+    cpu: dict[str, Any]  # model, machine, logical/physical cores, flags (the relevant subset), isa (CpuIsa)
+    gpu: dict[str, Any] | None  # name, memory_gb, capability, cuda, count, driver; None without CUDA
+    git_commit: str | None  # the stilts-bench commit, "+dirty" with uncommitted changes; None outside git
+    torch_cpu_capability: str  # the ATen kernel set torch dispatched to (e.g. AVX512, AVX2)
+    quantized_engine: str  # torch's quantised engine (x86, fbgemm, onednn)
+    env_vars: dict[str, str]  # thread and device variables in force
+
+
+class Latency(TypedDict):
+    p50: float  # milliseconds per batch, median over timed iterations
+    p90: float  # milliseconds
+    p99: float  # milliseconds
+    mean: float  # milliseconds
+    std: float  # milliseconds, sample standard deviation
+    min: float  # milliseconds
+    max: float  # milliseconds
+    p50_ci95: list[float] | None  # bootstrap 95% interval of the median, ms; None with < 5 samples
+
+
+class PerformanceRecord(TypedDict):
+    """`bench run`: one (model, backend, device, batch size, sequence length) cell."""
+    schema_version: int  # SCHEMA_VERSION at writing
+    kind: Literal["performance"]
+    model: str  # what --model named (size, student, path or hub id)
+    checkpoint: str  # the resolved checkpoint directory
+    trained: bool  # False for --random-init weights (throughput only)
+    backend: str  # inference path (export/registry.py)
+    options: dict[str, Any]  # the backend options the artifact was built with, defaults filled in
+    device: str  # cpu or cuda
+    batch_size: int  # sequences per forward call
+    seq_len: int  # tokens per sequence, padded
+    input: dict[str, Any]  # kind (synthetic or text) and padding_fraction (0..1) of the timed batch
+    throughput: float  # sequences per second over all timed iterations
+    throughput_unit: str  # "sequences/s"
+    tokens_per_s: float  # throughput x seq_len (padded tokens)
+    latency_ms: Latency
+    iterations: int  # timed iterations
+    warmup_iterations: int  # untimed iterations before them
+    timing_config: dict[str, Any]  # the TimingConfig in force
+    peak_memory_mb: float | None  # MiB: CPU, the cell process's resident high-water mark; CUDA, torch's peak
+    memory: dict[str, Any]  # MiB figures behind peak_memory_mb (rss before/after load, CUDA allocator)
+    size_mb: float  # MiB of the artifact on disk (weights for in-place backends)
+    export: dict[str, Any]  # export_time_s, export_peak_memory_mb (MiB), created (UTC)
+    load_time_s: float  # seconds to load the artifact into a runner
+    parity: dict[str, Any]  # against eager fp32: max/mean abs diff, label_agreement (0..1), n_inputs
+    accuracy: dict[str, Any]  # {"status": why none} (bench run measures no accuracy)
+    speedup: float | None  # throughput / the baseline's, same invocation; None without --baseline
+    baseline: dict[str, Any] | None  # the baseline's backend, throughput, latency_ms_p50; None without one
+    threads: dict[str, Any]  # requested, and what torch / ONNX Runtime report in force
+    env: Env
+    timestamp: str  # UTC, ISO 8601
+    command: str  # the command line
+
+
+class AccuracyRecord(TypedDict):
+    """`bench eval`: one (model, backend, task) on its languages."""
+    schema_version: int
+    kind: Literal["accuracy"]
+    task: str  # XTREME task name
+    family: str  # retrieval, tagging, qa, classification
+    metric: str  # the primary metric, in percent
+    higher_is_better: bool  # False for error-style metrics (none of XTREME's today)
+    split: str  # test or dev
+    scores: dict[str, float]  # language -> primary metric, percent
+    all_scores: dict[str, dict[str, float]]  # language -> every metric of the task, percent
+    average: float  # mean of `scores` over languages, percent
+    n_examples: dict[str, int]  # language -> examples scored
+    languages: list[str]  # the languages scored, in order
+    model: str  # what --model named
+    checkpoint: str  # the resolved checkpoint directory
+    checkpoint_metadata: dict[str, Any]  # the checkpoint's stilts.json
+    backend: str  # inference path
+    options: dict[str, Any]  # the artifact's backend options, defaults filled in
+    device: str  # cpu or cuda
+    layer: int | None  # encoder layer the artifact outputs (retrieval pools it); None: the head's output
+    max_length: int  # tokens per input (QA: window length)
+    batch_size: int  # inputs per forward call
+    data_sources: dict[str, str]  # language -> file (or hub configuration) the examples came from
+    parity: dict[str, Any]  # against eager fp32, as in PerformanceRecord
+    eval_seconds: float  # wall seconds of the accuracy pass, tokenisation included
+    threads: dict[str, Any]  # thread settings in force during the pass
+    env: Env
+    timestamp: str  # UTC, ISO 8601
+    command: str  # the command line
+
+
+class PerformancePoint(TypedDict):
+    """One shape of a sweep cell's timing grid."""
+    batch_size: int  # sequences per forward call
+    seq_len: int  # tokens per sequence, padded
+    throughput: float  # sequences per second
+    tokens_per_s: float  # throughput x seq_len (padded tokens)
+    latency_ms: Latency
+    iterations: int  # timed iterations
+    peak_memory_mb: float | None  # MiB, as in PerformanceRecord
+    threads: dict[str, Any]  # thread settings in force
+
+
+class SweepCellRecord(TypedDict):
+    """`bench sweep`: one (model, backend, task) cell; accuracy once, then the timing grid, one artifact."""
+    schema_version: int
+    kind: Literal["sweep_cell"]
+    cell_id: str  # "model|backend|task": the cell's identity in results.jsonl
+    model: str  # what the sweep's --models named
+    backend: str  # inference path
+    task: str  # XTREME task name
+    device: str  # cpu or cuda
+    gate: dict[str, Any]  # the run's rule: {"mode": "absolute", "points"} or {"mode": "relative", "ratio"}
+    status: Literal["ok", "failed"]  # ok, or failed with error / error_kind
+    timestamp: str  # UTC, when the cell finished
+    cell_seconds: float  # wall seconds of the whole cell
+    error: NotRequired[str]  # failed cells: one line
+    error_kind: NotRequired[str]  # failed cells: user, crash or timeout
+    traceback: NotRequired[str]  # failed cells that crashed: its last 4000 characters
+    parameters: NotRequired[int]  # ok cells: parameter count from the weights' headers
+    checkpoint: NotRequired[str]  # ok cells
+    checkpoint_metadata: NotRequired[dict[str, Any]]  # ok cells: stilts.json
+    accuracy: NotRequired[dict[str, Any]]  # ok cells: AccuracyRecord's metric..data_sources, or {"status"}
+    parity: NotRequired[dict[str, Any]]  # ok cells
+    size_mb: NotRequired[float]  # ok cells: MiB on disk
+    export: NotRequired[dict[str, Any]]  # ok cells: export_time_s, export_peak_memory_mb
+    performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
+    env: NotRequired[Env]  # ok cells
+
+
+KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": AccuracyRecord,
+                          "sweep_cell": SweepCellRecord}
+ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
+                    "split", "layer", "data_sources")
+
+
+class SchemaError(ValueError):
+    """A record does not match its kind's schema."""
+
+
+def _check(value, hint, where: str) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return
+    if origin is NotRequired:
+        return _check(value, args[0], where)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _check(value, option, where)
+            except SchemaError as e:
+                errors.append(str(e))
+        raise SchemaError(errors[0])
+    if hint is type(None):
+        if value is not None:
+            raise SchemaError(f"{where} must be null")
+        return
+    if origin is Literal:
+        if value not in args:
+            raise SchemaError(f"{where} must be one of {', '.join(map(repr, args))}, not {value!r}")
+        return
+    if typing.is_typeddict(hint):
+        return _check_typeddict(value, hint, where)
+    base = origin or hint
+    expected = (int, float) if base is float else base
+    if not isinstance(value, expected) or (base in (int, float) and isinstance(value, bool)):
+        raise SchemaError(f"{where} must be {getattr(base, '__name__', base)}, not {type(value).__name__}")
+    if base is list and args:
+        for i, item in enumerate(value):
+            _check(item, args[0], f"{where}[{i}]")
+
+
+def _check_typeddict(value, cls, where: str) -> None:
+    if not isinstance(value, dict):
+        raise SchemaError(f"{where} must be an object")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    missing = [k for k in cls.__required_keys__ if k not in value]
+    if missing:
+        raise SchemaError(f"{where} lacks {', '.join(missing)}")
+    for key, hint in hints.items():
+        if key in value:
+            _check(value[key], hint, f"{where}.{key}")
+
+
+def validate(record: dict) -> dict:
+    """The record itself when it matches its kind's schema, else SchemaError naming the first wrong key."""
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if kind not in KINDS:
+        raise SchemaError(f"record kind {kind!r} is not one of {', '.join(KINDS)}")
+    _check_typeddict(record, KINDS[kind], kind)
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise SchemaError(f"{kind} has schema_version {record['schema_version']}, this code writes {SCHEMA_VERSION}")
+    return record
+
+
+def cpu_isa(flags) -> CpuIsa:
+    """The instruction sets that decide which paths a CPU accelerates, from its /proc/cpuinfo flags."""
+    flags = set(flags)
+    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "avx512_vnni": "avx512_vnni" in flags,
+            "avx_vnni": "avx_vnni" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx": bool(flags & {"amx_tile", "amx_int8", "amx_bf16"})}
+
+
+def upgrade(record: dict) -> dict:
+    """Bring a record of any earlier schema version up to SCHEMA_VERSION (a new dict; the input is untouched)."""
+    record = dict(record)
+    version = record.get("schema_version", 1)  # version-1 sweep cells carried no version
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"record has schema_version {version}, newer than this stilts-bench reads "
+                          f"({SCHEMA_VERSION}); upgrade stilts-bench")
+    if version < 2:
+        if isinstance(record.get("env"), dict) and isinstance(record["env"].get("cpu"), dict):
+            cpu = dict(record["env"]["cpu"])
+            cpu.setdefault("isa", cpu_isa(cpu.get("flags", [])))
+            record["env"] = {**record["env"], "cpu": cpu}
+        record["schema_version"] = 2
+    return record
+
+
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def performance_record(**fields) -> PerformanceRecord:
+    return validate({"schema_version": SCHEMA_VERSION, "kind": "performance", "throughput_unit": "sequences/s",
+                     "timestamp": now_utc(), **fields})  # type: ignore[return-value]
+
+
+def accuracy_record(**fields) -> AccuracyRecord:
+    return validate({"schema_version": SCHEMA_VERSION, "kind": "accuracy", "timestamp": now_utc(),
+                     **fields})  # type: ignore[return-value]
+
+
+def sweep_cell_record(**fields) -> SweepCellRecord:
+    return validate({"schema_version": SCHEMA_VERSION, "kind": "sweep_cell", "timestamp": now_utc(),
+                     **fields})  # type: ignore[return-value]
+
+
+def accuracy_summary(record: AccuracyRecord) -> dict:
+    """What a sweep cell keeps of its accuracy record."""
+    return {k: record[k] for k in ACCURACY_SUMMARY}

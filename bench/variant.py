@@ -1,0 +1,56 @@
+"""One path from a request to a ready variant, shared by `bench run`, `bench eval` and the sweep cell:
+the backend can run on this device -> the checkpoint resolves -> the task picks the output layer -> eager
+fp32 reference outputs are cached -> the artifact is exported (or found in the cache)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.env import default_threads
+from export.artifacts import ensure_artifact
+from export.base import Artifact
+from export.isolate import run_isolated
+from export.registry import get_backend
+from models.checkpoint import Checkpoint, resolve_checkpoint
+from models.errors import UserError
+
+
+@dataclass
+class Variant:
+    checkpoint: Checkpoint
+    backend: str
+    device: str
+    artifact: Artifact
+    layer: int | None  # encoder layer the artifact outputs; None: the head's own output
+    threads: int
+
+
+def check_available(backend: str, device: str) -> None:
+    """One line naming why `backend` cannot run on `device` here, before any work is done."""
+    reason = get_backend(backend).availability(device)
+    if reason:
+        raise UserError(f"backend {backend} cannot run on {device}: {reason}")
+
+
+def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
+    from bench.parity import compute_reference, load_reference
+
+    if load_reference(checkpoint, layer) is None:
+        run_isolated(compute_reference, checkpoint, layer)
+
+
+def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, task=None, layer: int | None = None,
+                    options: dict | None = None, random_init: bool = False, threads: int | None = None,
+                    before_export: Callable[[Checkpoint], None] | None = None) -> Variant:
+    """`before_export(checkpoint)` runs once the checkpoint is known and before anything is computed: the
+    place for a command's own checks (the task's head, reading every data file)."""
+    check_available(backend, device)
+    checkpoint = resolve_checkpoint(model, random_init)
+    if before_export:
+        before_export(checkpoint)
+    if layer is None and task is not None:
+        layer = task.output_layer(checkpoint)
+    ensure_reference(checkpoint, layer)
+    artifact = ensure_artifact(backend, checkpoint, {**(options or {}), "layer": layer}, device)
+    return Variant(checkpoint, backend, device, artifact, layer, threads or default_threads())

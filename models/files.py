@@ -1,0 +1,50 @@
+"""Where stilts-bench keeps what it builds (converted models, exported artifacts, references), and how it
+writes files: whole or not at all. The lowest floor, so that every other package can use it."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    """`$STILTS_BENCH_CACHE`, else `~/.cache/stilts-bench`. Outside the repo: artifacts are large."""
+    root = os.environ.get("STILTS_BENCH_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "stilts-bench"
+
+
+def build_atomically(target: Path, build) -> Path:
+    """Run build(staging_dir) beside `target`, then move the finished directory into place: a crash or a
+    kill never leaves half a model or half an artifact where a complete one is expected."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over the target: a reader
+    sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str))

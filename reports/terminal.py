@@ -1,0 +1,74 @@
+"""Terminal tables of a sweep's analysis (rich): the sweep summary, two runs compared, the best variant."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.schema import SweepCellRecord
+from bench.console import fmt, wide_console
+from reports.analysis import best_within, default_shape, gate, throughput_at
+
+
+def print_sweep_table(records: list[dict], rule: dict, console: Console | None = None) -> None:
+    console = console or wide_console()
+    shape = default_shape(records)
+    verdicts = {g.cell_id: g for g in gate(records, rule)}
+    table = Table(title=f"sweep ({len(records)} cells; throughput at batch x seq {shape})")
+    for col in ("cell", "status", "accuracy", "drop", "worst lang", "gate", "seq/s"):
+        table.add_column(col, justify="left" if col in ("cell", "status", "worst lang", "gate") else "right")
+    for r in records:
+        g = verdicts.get(r["cell_id"])
+        if r.get("status") != "ok":
+            table.add_row(r["cell_id"], f"[red]failed[/red]: {r.get('error', '')[:60]}", "-", "-", "-", "-", "-")
+            continue
+        table.add_row(r["cell_id"], "ok", fmt(g.accuracy, ".2f") if g else "-", fmt(g.drop, "+.2f") if g else "-",
+                      (g.worst_language or "-") if g else "-",
+                      {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "n/a"}[g.passed] if g else "-",
+                      fmt(throughput_at(r, shape)))
+    console.print(table)
+
+
+def print_compare_table(a: list[dict], b: list[dict], name_a: str, name_b: str, console: Console | None = None) -> None:
+    console = console or wide_console()
+    b_by_id = {r["cell_id"]: r for r in b if r.get("status") == "ok"}
+    table = Table(title=f"{name_b} vs {name_a}")
+    for col in ("cell", "batch", "seq", "seq/s A", "seq/s B", "Δ seq/s", "acc A", "acc B", "Δ acc"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for ra in (r for r in a if r.get("status") == "ok"):
+        rb = b_by_id.get(ra["cell_id"])
+        if rb is None:
+            continue
+        acc_a = (ra.get("accuracy") or {}).get("average")
+        acc_b = (rb.get("accuracy") or {}).get("average")
+        perf_b = {(p["batch_size"], p["seq_len"]): p for p in rb.get("performance", [])}
+        for pa in ra.get("performance", []):
+            pb = perf_b.get((pa["batch_size"], pa["seq_len"]))
+            if pb is None:
+                continue
+            delta = 100 * (pb["throughput"] / pa["throughput"] - 1)
+            table.add_row(ra["cell_id"], str(pa["batch_size"]), str(pa["seq_len"]), fmt(pa["throughput"]),
+                          fmt(pb["throughput"]), f"{delta:+.1f}%", fmt(acc_a, ".2f"), fmt(acc_b, ".2f"),
+                          fmt(acc_b - acc_a, "+.2f") if acc_a is not None and acc_b is not None else "-")
+    missing = sorted({r["cell_id"] for r in a} ^ {r["cell_id"] for r in b})
+    console.print(table)
+    if missing:
+        console.print(f"cells in only one run: {', '.join(missing)}")
+
+
+def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] | None) -> bool:
+    """One line per task: the fastest variant within `within` points; False when no task has one."""
+    found = False
+    for task in tasks or sorted({r["task"] for r in records if r.get("status") == "ok"}):
+        b = best_within(records, within, task)
+        if "error" in b:
+            print(f"{task}: {b['error']}")
+            continue
+        found = True
+        own = (f"{b['speedup_vs_own_eager']:.2f}x over eager fp32 of {b['model']}, "
+               if b["speedup_vs_own_eager"] else "")
+        print(f"{task}: fastest within {within:g} point(s) of {b['reference']} "
+              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} seq/s at batch "
+              f"{b['shape'][0]} x seq {b['shape'][1]}, {own}{b['speedup_vs_reference']:.2f}x over the reference, "
+              f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points)")
+    return found

@@ -1,0 +1,55 @@
+"""The floors hold (models -> export -> bench -> reports, only the CLI above reports; no import circles),
+checked by import-linter's contracts in pyproject.toml: the real tree passes, and a copy of it with one
+climbing import fails. And no module grows past 300 lines."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("models", "export", "bench", "reports")
+LINT = Path(sys.executable).with_name("lint-imports")
+needs_linter = pytest.mark.skipif(not LINT.is_file(), reason='import-linter is not installed (pip install -e ".[test]")')
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT), "--config", str(cwd / "pyproject.toml")], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+@needs_linter
+def test_the_tree_keeps_its_floors():
+    proc = _lint(ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "0 broken" in proc.stdout
+
+
+@needs_linter
+@pytest.mark.parametrize("module, climbing, contract", [
+    ("models/files.py", "from bench.env import collect_env", "Floors"),
+    ("export/isolate.py", "import reports.analysis", "Only the CLI imports reports"),
+    ("bench/run.py", "from bench.sweep import run_sweep", "No command module imports another"),
+    ("models/registry.py", "from models.checkpoint import Checkpoint", "No circle of imports"),
+])
+def test_a_climbing_import_breaks_the_build(tmp_path, module, climbing, contract):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "showcase"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{climbing}  # the climb under test\n")
+    proc = _lint(tmp_path)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    broken = proc.stdout.split("Broken contracts")[-1]
+    assert contract in broken, broken[-3000:]
+
+
+def test_no_module_over_300_lines():
+    long = {str(p.relative_to(ROOT)): n for package in PACKAGES for p in (ROOT / package).rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 300}
+    assert not long, f"split these modules: {long}"
