@@ -47,7 +47,8 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
         split=split, scores=primary, all_scores=scores, average=sum(primary.values()) / len(primary),
         n_examples=counts, languages=list(data), model=checkpoint.name, checkpoint=str(checkpoint.path),
         checkpoint_metadata=checkpoint.metadata, backend=variant.backend, options=variant.artifact.options,
-        device=variant.device, layer=variant.layer, max_length=max_length, batch_size=batch_size,
+        device=variant.device, layer=variant.layer, layers_executed=variant.artifact.manifest["layers_executed"],
+        max_length=max_length, batch_size=batch_size,
         data_sources=sources, parity=parity, eval_seconds=time.perf_counter() - t0, threads=runner.threads(),
         env=collect_env(), command=command)
     return record, predictions

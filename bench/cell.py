@@ -22,7 +22,7 @@ def run_cell(spec: dict) -> dict:
     from bench.schema import accuracy_summary
     from bench.tasks import get_task
     from bench.variant import prepare_variant
-    from export.isolate import run_isolated
+    from export.isolate import peak_rss_mb, run_isolated
 
     t0 = time.perf_counter()
     task = get_task(spec["task"])
@@ -40,6 +40,7 @@ def run_cell(spec: dict) -> dict:
     checkpoint, artifact = variant.checkpoint, variant.artifact
     result = {"parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
               "checkpoint_metadata": checkpoint.metadata, "size_mb": artifact.manifest["size_mb"],
+              "layers_executed": artifact.manifest["layers_executed"],
               "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")}}
     if checkpoint.trained:
         record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
@@ -47,6 +48,7 @@ def run_cell(spec: dict) -> dict:
         if spec.get("predictions_dir"):
             write_outputs(Path(spec["predictions_dir"]), task, record, predictions)
         result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]
+        result["accuracy_peak_memory_mb"] = peak_rss_mb()  # this process: resolution, export, accuracy pass
     else:
         result["accuracy"] = {"status": "not applicable: untrained (random init)"}
     timing = TimingConfig(**spec.get("timing", {}))
@@ -60,7 +62,8 @@ def run_cell(spec: dict) -> dict:
                 "batch_size": batch_size, "seq_len": seq_len, "throughput": m["timing"]["throughput"],
                 "tokens_per_s": m["timing"]["tokens_per_s"], "latency_ms": m["timing"]["latency_ms"],
                 "iterations": m["timing"]["iterations"], "peak_memory_mb": m["memory"].get(
-                    "cuda_max_allocated_mb", m["memory"]["peak_rss_mb"]), "threads": m["threads"]})
+                    "cuda_max_allocated_mb", m["memory"]["inference_peak_rss_mb"]),
+                "load_peak_memory_mb": m["memory"]["load_peak_rss_mb"], "threads": m["threads"]})
     result["env"] = collect_env()
     result["cell_seconds"] = time.perf_counter() - t0
     return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import TimingConfig, summarize, time_runner
-from export.isolate import peak_rss_mb
+from export.isolate import peak_rss_mb, peak_rss_scope, reset_peak_rss
 
 
 @dataclass
@@ -65,9 +65,12 @@ def measure_cell(spec: CellSpec) -> dict:
     rss_before = _current_rss_mb()
     runner, parity, load_s = load_with_parity(artifact, spec.device, spec.threads)
     rss_loaded = _current_rss_mb()
+    memory = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
+              "load_peak_rss_mb": peak_rss_mb(), "peak_scope": peak_rss_scope()}
     batch = build_inputs(artifact, spec)
     prepared = runner.prepare(batch)
-    memory = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded}
+    # From here the high-water mark counts inference only (inputs, warm-up, timed iterations), not loading.
+    memory["inference_peak_is_separate"] = reset_peak_rss()
     if spec.device == "cuda":
         import torch
 
@@ -79,7 +82,7 @@ def measure_cell(spec: CellSpec) -> dict:
         memory["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
         free, total = torch.cuda.mem_get_info()
         memory["cuda_used_mb"] = (total - free) / 2**20  # all allocators, ONNX Runtime's included
-    memory["peak_rss_mb"] = peak_rss_mb()
+    memory["inference_peak_rss_mb"] = peak_rss_mb()
     padding = float(1 - batch["attention_mask"].mean())
     return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
             "memory": memory, "threads": runner.threads(), "load_time_s": load_s,

@@ -74,8 +74,8 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
     if any(b < 1 for b in cfg.batch_sizes) or any(s < 2 for s in cfg.seq_lens):
         raise UserError("batch sizes must be >= 1 and sequence lengths >= 2")
     backends = [cfg.backend] if cfg.baseline in (None, cfg.backend) else [cfg.baseline, cfg.backend]
-    for name in backends:
-        check_available(name, cfg.device)  # both, before either is exported
+    for name in backends:  # both, before either is exported
+        check_available(name, cfg.device, {**(cfg.options if name == cfg.backend else {}), "layer": cfg.layer})
     texts = _read_texts(cfg.text_file)
     variants: dict[str, Variant] = {}
     for name in backends:
@@ -117,8 +117,9 @@ def _record(cfg: RunConfig, variant: Variant, spec: CellSpec, result: dict, env:
         iterations=timing["iterations"], warmup_iterations=timing["warmup_iterations"],
         timing_config=spec.timing.to_dict(),
         peak_memory_mb=(result["memory"].get("cuda_max_allocated_mb") if cfg.device == "cuda"
-                        else result["memory"]["peak_rss_mb"]),
+                        else result["memory"]["inference_peak_rss_mb"]),
         memory=result["memory"], size_mb=artifact.manifest["size_mb"],
+        layers_executed=artifact.manifest["layers_executed"],
         export={k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb", "created")},
         load_time_s=result["load_time_s"], parity=result["parity"], accuracy=accuracy_status(checkpoint),
         speedup=None, baseline=None, threads={"requested": spec.threads, **result["threads"]}, env=env,

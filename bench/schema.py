@@ -70,9 +70,12 @@ class PerformanceRecord(TypedDict):
     iterations: int  # timed iterations
     warmup_iterations: int  # untimed iterations before them
     timing_config: dict[str, Any]  # the TimingConfig in force
-    peak_memory_mb: float | None  # MiB: CPU, the cell process's resident high-water mark; CUDA, torch's peak
-    memory: dict[str, Any]  # MiB figures behind peak_memory_mb (rss before/after load, CUDA allocator)
-    size_mb: float  # MiB of the artifact on disk (weights for in-place backends)
+    peak_memory_mb: float | None  # MiB, inference only: CPU, the timing process's resident high-water mark reset
+    # after loading (Linux VmHWM; memory.peak_scope says what was measured); CUDA, torch's allocator peak
+    memory: dict[str, Any]  # MiB: rss before/after load, load_peak_rss_mb, inference_peak_rss_mb, CUDA figures
+    size_mb: float  # MiB of the artifact on disk (in-place backends: the weights of the executed layers)
+    layers_executed: NotRequired[int]  # transformer layers the variant runs (an encoder is cut at its output layer);
+    # absent in records older than artifact format 2
     export: dict[str, Any]  # export_time_s, export_peak_memory_mb (MiB), created (UTC)
     load_time_s: float  # seconds to load the artifact into a runner
     parity: dict[str, Any]  # against eager fp32: max/mean abs diff, label_agreement (0..1), n_inputs
@@ -106,6 +109,7 @@ class AccuracyRecord(TypedDict):
     options: dict[str, Any]  # the artifact's backend options, defaults filled in
     device: str  # cpu or cuda
     layer: int | None  # encoder layer the artifact outputs (retrieval pools it); None: the head's output
+    layers_executed: NotRequired[int]  # transformer layers run, as in PerformanceRecord
     max_length: int  # tokens per input (QA: window length)
     batch_size: int  # inputs per forward call
     data_sources: dict[str, str]  # language -> file (or hub configuration) the examples came from
@@ -125,7 +129,8 @@ class PerformancePoint(TypedDict):
     tokens_per_s: float  # throughput x seq_len (padded tokens)
     latency_ms: Latency
     iterations: int  # timed iterations
-    peak_memory_mb: float | None  # MiB, as in PerformanceRecord
+    peak_memory_mb: float | None  # MiB, inference only, as in PerformanceRecord
+    load_peak_memory_mb: NotRequired[float]  # MiB, the timing process's high-water mark up to the end of loading
     threads: dict[str, Any]  # thread settings in force
 
 
@@ -150,7 +155,10 @@ class SweepCellRecord(TypedDict):
     checkpoint_metadata: NotRequired[dict[str, Any]]  # ok cells: stilts.json
     accuracy: NotRequired[dict[str, Any]]  # ok cells: AccuracyRecord's metric..data_sources, or {"status"}
     parity: NotRequired[dict[str, Any]]  # ok cells
+    accuracy_peak_memory_mb: NotRequired[float]  # ok trained cells: MiB, the cell process's peak through the
+    # accuracy pass (it also resolved and exported); the timing grid runs in processes of its own
     size_mb: NotRequired[float]  # ok cells: MiB on disk
+    layers_executed: NotRequired[int]  # ok cells: transformer layers run, as in PerformanceRecord
     export: NotRequired[dict[str, Any]]  # ok cells: export_time_s, export_peak_memory_mb
     performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
     env: NotRequired[Env]  # ok cells

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bench.env import default_threads
-from export.artifacts import ensure_artifact
+from export.artifacts import ensure_artifact, resolve_options
 from export.base import Artifact
 from export.isolate import run_isolated
 from export.registry import get_backend
@@ -26,11 +26,13 @@ class Variant:
     threads: int
 
 
-def check_available(backend: str, device: str) -> None:
-    """One line naming why `backend` cannot run on `device` here, before any work is done."""
+def check_available(backend: str, device: str, options: dict | None = None) -> None:
+    """One line naming why `backend` cannot run on `device` here, or what is wrong with its options (names,
+    types, ranges), before any work is done."""
     reason = get_backend(backend).availability(device)
     if reason:
         raise UserError(f"backend {backend} cannot run on {device}: {reason}")
+    resolve_options(get_backend(backend), options, device)
 
 
 def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
@@ -45,12 +47,17 @@ def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, tas
                     before_export: Callable[[Checkpoint], None] | None = None) -> Variant:
     """`before_export(checkpoint)` runs once the checkpoint is known and before anything is computed: the
     place for a command's own checks (the task's head, reading every data file)."""
-    check_available(backend, device)
+    if "layer" in (options or {}):
+        raise UserError("give the encoder layer with --layer N, not --option layer=N")
+    check_available(backend, device, {**(options or {}), "layer": layer})
     checkpoint = resolve_checkpoint(model, random_init)
     if before_export:
         before_export(checkpoint)
     if layer is None and task is not None:
         layer = task.output_layer(checkpoint)
+    depth = checkpoint.config.get("num_hidden_layers")
+    if layer is not None and depth is not None and layer > depth:
+        raise UserError(f"layer {layer} does not exist: {checkpoint.name} has layers 0 (embeddings) to {depth}")
     ensure_reference(checkpoint, layer)
     artifact = ensure_artifact(backend, checkpoint, {**(options or {}), "layer": layer}, device)
     return Variant(checkpoint, backend, device, artifact, layer, threads or default_threads())

@@ -19,14 +19,34 @@ from export.base import MANIFEST, Artifact
 from export.registry import get_backend
 from export.versions import package_versions
 from models.checkpoint import Checkpoint
+from models.heads import layers_executed
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: encoders cut at their output layer for every backend
 COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artifact outputs
 
 
 def _versions() -> dict:
     """The libraries an artifact's bytes depend on: a new version means a new export."""
     return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"))
+
+
+def _check_option(backend, key: str, value, default) -> None:
+    """One line naming the option, what it takes and what it got: before any export, never a traceback."""
+    allowed = backend.option_values.get(key)
+    where = f"backend {backend.name} option {key}"
+    if key == "layer":
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise UserError(f"{where} takes a layer number >= 0, not {value!r}")
+        return
+    kind = type(default)
+    if default is not None and not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
+        name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
+        raise UserError(f"{where} takes {name}, not {value!r}")
+    if isinstance(allowed, tuple) and len(allowed) == 2 and all(isinstance(a, (int, float)) for a in allowed):
+        if not allowed[0] <= value <= allowed[1]:
+            raise UserError(f"{where} must be between {allowed[0]} and {allowed[1]}, not {value!r}")
+    elif allowed and value not in allowed:
+        raise UserError(f"{where} must be one of {', '.join(map(str, allowed))}, not {value!r}")
 
 
 def resolve_options(backend, options: dict | None, device: str) -> dict:
@@ -36,6 +56,8 @@ def resolve_options(backend, options: dict | None, device: str) -> dict:
     if unknown:
         known = ", ".join(sorted(defaults)) or "none"
         raise UserError(f"backend {backend.name} has no option {', '.join(unknown)} (its options: {known})")
+    for key, value in options.items():
+        _check_option(backend, key, value, defaults[key])
     merged = {**defaults, **options}
     if getattr(backend, "device_specific_artifact", False):
         merged["device"] = device
@@ -67,6 +89,7 @@ def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Pa
             "backend": backend_name, "options": options,
             "checkpoint_name": checkpoint.name, "checkpoint_path": str(checkpoint.path.resolve()),
             "checkpoint_fingerprint": checkpoint.fingerprint(),
+            "layers_executed": layers_executed(checkpoint.config, checkpoint.head, options.get("layer")),
             "size_mb": _dir_size_mb(staging), "export_time_s": time.perf_counter() - t0,
             # a process high-water mark: only meaningful when the export had its process to itself
             "export_peak_memory_mb": peak_rss_mb() if backend.exports_files else None,

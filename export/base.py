@@ -85,6 +85,9 @@ class Backend:
     description: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     default_options: ClassVar[dict] = {}
+    # Allowed values of options that take one of a set, or a (low, high) range for numbers; every other option
+    # must have its default's type. Checked before any export (export/artifacts.resolve_options).
+    option_values: ClassVar[dict] = {}
     # Backends whose artifact is the checkpoint itself plus a manifest (nothing is converted).
     exports_files: ClassVar[bool] = True
 

@@ -13,7 +13,7 @@ class BF16Backend(Backend):
     dtype = torch.bfloat16
 
     def export(self, checkpoint, options, out):
-        save_as_checkpoint(load_wrapper(checkpoint, torch_dtype=self.dtype), checkpoint, out)
+        save_as_checkpoint(load_wrapper(checkpoint, options.get("layer"), torch_dtype=self.dtype), checkpoint, out)
         return {"dtype": str(self.dtype).removeprefix("torch.")}
 
     def load(self, artifact: Artifact, device, threads):

@@ -48,7 +48,7 @@ class BnbInt8Backend(Backend):
         import torch
 
         device = options["device"]
-        wrapper = load_wrapper(checkpoint, quantization_config=self.quantization_config(),
+        wrapper = load_wrapper(checkpoint, options.get("layer"), quantization_config=self.quantization_config(),
                                device_map=device, torch_dtype=torch.float32)
         save_as_checkpoint(wrapper, checkpoint, out)
         return {"quantization": wrapper.model.config.quantization_config.to_dict()}

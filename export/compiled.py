@@ -12,6 +12,7 @@ class CompileBackend(Backend):
     description = "torch.compile (Inductor), fp32"
     exports_files = False
     default_options = {"mode": "default"}
+    option_values = {"mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
 
     def availability(self, device):
         reason = super().availability(device)

@@ -127,6 +127,7 @@ class OnnxBackend(Backend):
     name = "onnx"
     description = "ONNX Runtime fp32, graph optimisation ORT_ENABLE_ALL"
     default_options = {"exporter": "legacy", "opset": 17}
+    option_values = {"exporter": ("legacy", "dynamo"), "opset": (14, 21)}  # 14: first opset with Trilu, used here
 
     def availability(self, device):
         reason = super().availability(device)

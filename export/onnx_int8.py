@@ -13,6 +13,7 @@ class OnnxInt8Backend(OnnxBackend):
     description = "ONNX Runtime dynamic int8 (QInt8 weights, per channel)"
     devices = ("cpu",)  # ORT's dynamic-quantisation kernels (MatMulInteger) are CPU kernels
     default_options = {**OnnxBackend.default_options, "per_channel": True, "keep_embedding_fp32": False}
+    option_values = OnnxBackend.option_values
     parent_backend = "onnx"  # exported from the cached fp32 ONNX artifact
 
     def export(self, checkpoint, options, out):

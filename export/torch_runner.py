@@ -28,9 +28,38 @@ def load_wrapper(checkpoint: Checkpoint, layer: int | None = None, **kwargs) -> 
 
 
 def reference_artifact_manifest(backend: str, checkpoint: Checkpoint, options: dict) -> dict:
-    """For backends that run the checkpoint as it is: the artifact only points at it."""
-    weights = [p for p in checkpoint.path.iterdir() if p.suffix in (".safetensors", ".bin")]
-    return {"size_mb": sum(p.stat().st_size for p in weights) / 2**20, "size_from": "checkpoint weights"}
+    """For backends that run the checkpoint as it is: the artifact only points at it. Its size is that of the
+    weights the variant executes (a cut encoder leaves the layers above its output out, as exports do)."""
+    import re
+
+    from safetensors import safe_open
+
+    from models.heads import layers_executed
+
+    kept = layers_executed(checkpoint.config, checkpoint.head, options.get("layer"))
+    layer_key = re.compile(r"encoder\.layer\.(\d+)\.")
+    total, source = 0, "checkpoint weights"
+    for path in checkpoint.path.iterdir():
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), "np") as f:
+                for key in f.keys():
+                    match = layer_key.search(key)
+                    if match and int(match.group(1)) >= kept:
+                        continue
+                    tensor = f.get_slice(key)
+                    n = 1
+                    for d in tensor.get_shape():
+                        n *= d
+                    total += n * _dtype_bytes(tensor.get_dtype())
+            source = f"checkpoint weights of the {kept} executed layers and the embeddings"
+        elif path.suffix == ".bin":
+            total += path.stat().st_size
+    return {"size_mb": total / 2**20, "size_from": source}
+
+
+def _dtype_bytes(dtype: str) -> int:
+    return {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1, "U8": 1,
+            "BOOL": 1}.get(dtype, 4)
 
 
 class TorchRunner(Runner):

@@ -141,3 +141,52 @@ def test_backend_on_cuda(name, reference):
     parity = compare(runner(inputs), expected, inputs["attention_mask"], checkpoint.head)
     min_cos, max_abs = BOUNDS[name]
     assert parity["min_cosine"] >= min_cos and parity["max_abs_diff"] <= max_abs, parity
+
+
+@pytest.fixture(scope="module")
+def four_layer_encoder(tmp_path_factory):
+    """A 4-layer tiny XLM-R: reading layer 2 leaves two layers that feed nothing."""
+    import json
+
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from tests.conftest import build_tiny_checkpoint
+
+    path = build_tiny_checkpoint(tmp_path_factory.mktemp("deep") / "xlmr-4")
+    config = AutoConfig.from_pretrained(str(path))
+    config.num_hidden_layers = 4
+    torch.manual_seed(1)
+    AutoModel.from_config(config).save_pretrained(str(path))
+    assert json.loads((path / "config.json").read_text())["num_hidden_layers"] == 4
+    return resolve_checkpoint(str(path))
+
+
+@pytest.mark.parametrize("name", ["eager", "torchscript", "onnx", "bf16"])
+def test_every_backend_runs_the_encoder_cut_at_its_output_layer(name, four_layer_encoder):
+    """Same work for every backend: the pooled layer's hidden state, with the layers above it gone."""
+    import onnx
+    import torch
+
+    from models.heads import load_model
+
+    checkpoint = four_layer_encoder
+    inputs = parity_inputs(checkpoint)
+    full = load_model(checkpoint.path, checkpoint.head, add_pooling_layer=False)
+    with torch.inference_mode():
+        expected = full(input_ids=torch.from_numpy(inputs["input_ids"]),
+                        attention_mask=torch.from_numpy(inputs["attention_mask"]),
+                        output_hidden_states=True).hidden_states[2].numpy()
+    artifact = ensure_artifact(name, checkpoint, {"layer": 2})
+    assert artifact.manifest["layers_executed"] == 2
+    outputs = get_backend(name).load(artifact, "cpu", threads=1)(inputs)["hidden_state"]
+    mask = inputs["attention_mask"].astype(bool)
+    assert np.abs(outputs - expected)[mask].max() < (0.1 if name == "bf16" else 1e-4)
+    full_size = ensure_artifact(name, checkpoint).manifest["size_mb"]
+    assert artifact.manifest["size_mb"] < full_size  # two of four layers' weights are not there
+    if name == "onnx":
+        graph = onnx.load(str(artifact.file("model.onnx"))).graph
+        import re
+
+        names = " ".join([i.name for i in graph.initializer] + [n.name for n in graph.node])
+        assert {int(i) for i in re.findall(r"layer\.(\d+)[./]", names)} == {0, 1}  # layers 2 and 3 are gone

@@ -131,3 +131,24 @@ def test_bad_option_and_shapes(tiny_encoder, tmp_path):
     assert_one_line_error(bench("run", "--model", tiny_encoder, "--seq-len", "4096", *FAST), "exceeds")
     assert_one_line_error(bench("run", "--model", tiny_encoder, "--text-file", tmp_path / "missing.txt", *FAST),
                           "cannot read text file")
+
+
+@pytest.mark.parametrize("option, message", [
+    ("opset=abc", "option opset takes an integer, not 'abc'"),
+    ("opset=99", "option opset must be between 14 and 21, not 99"),
+    ("exporter=magic", "option exporter must be one of legacy, dynamo, not 'magic'"),
+    ("opset=true", "option opset takes an integer, not True"),
+])
+def test_bad_option_values_are_refused_before_any_export(tiny_encoder, tmp_path, option, message):
+    cache = tmp_path / "cache"
+    proc = subprocess.run([BENCH, "run", "--model", str(tiny_encoder), "--backend", "onnx", "--baseline", "eager",
+                           "--option", option, *FAST], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "STILTS_BENCH_CACHE": str(cache)})
+    assert_one_line_error(proc, message)
+    assert not (cache / "artifacts").exists() and not (cache / "references").exists()  # nothing was computed
+
+
+def test_a_layer_beyond_the_model_is_refused(tiny_encoder):
+    assert_one_line_error(bench("run", "--model", tiny_encoder, "--layer", "9", *FAST), "layer 9 does not exist")
+    assert_one_line_error(bench("run", "--model", tiny_encoder, "--layer", "-1", *FAST),
+                          "option layer takes a layer number >= 0")

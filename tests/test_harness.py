@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,39 @@ def performance_record_for_tests(**overrides) -> dict:
                   peak_memory_mb=1.0, memory={}, size_mb=2.0, export={}, load_time_s=0.1, parity={}, accuracy={},
                   speedup=None, baseline=None, threads={}, env=collect_env(), command="test")
     return performance_record(**{**fields, **overrides})
+
+
+def _touch_then_reset(mib: int) -> tuple[float, float, bool]:
+    """In a spawned process: touch `mib` MiB, free it, read the peak, reset it, read it again."""
+    import numpy as np
+
+    from export.isolate import peak_rss_mb, reset_peak_rss
+
+    ballast = np.ones(mib * 2**20 // 8)
+    del ballast
+    before = peak_rss_mb()
+    reset = reset_peak_rss()
+    return before, peak_rss_mb(), reset
+
+
+needs_vmhwm = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc (VmHWM)")
+
+
+@needs_vmhwm
+def test_a_spawned_process_reports_its_own_peak_not_its_parents():
+    from export.isolate import peak_rss_mb, run_isolated
+
+    ballast = np.ones(400 * 2**20 // 8)  # the parent touches 400 MiB
+    parent = peak_rss_mb()
+    child = run_isolated(peak_rss_mb)
+    del ballast
+    # ru_maxrss, which survives exec, made the child report >= 400 MiB here; VmHWM is the child's own
+    assert parent >= 400 and child < parent - 250, (parent, child)
+
+
+@needs_vmhwm
+def test_reset_separates_the_load_peak_from_the_inference_peak():
+    from export.isolate import run_isolated
+
+    before, after, reset = run_isolated(_touch_then_reset, 300)
+    assert reset and before - after > 250, (before, after)
