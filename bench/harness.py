@@ -43,6 +43,11 @@ def _enough(n: int, elapsed: float, cfg: TimingConfig) -> bool:
 
 def time_runner(runner, prepared, cfg: TimingConfig) -> tuple[np.ndarray, int]:
     """Per-iteration latencies in seconds, and the number of warm-up iterations run."""
+    with runner.context():
+        return _time(runner, prepared, cfg)
+
+
+def _time(runner, prepared, cfg: TimingConfig) -> tuple[np.ndarray, int]:
     warmup = _warm_up(runner, prepared, cfg)
     latencies: list[float] = []
     start = time.perf_counter()
@@ -90,3 +95,25 @@ def summarize(latencies: np.ndarray, batch_size: int, seq_len: int, warmup: int)
                        "max": float(ms.max()), "p50_ci95": list(ci) if ci else None},
         "iterations": len(latencies), "warmup_iterations": warmup, "timed_seconds": total,
     }
+
+
+def speedup_ci(baseline: list[np.ndarray], variant: list[np.ndarray], confidence: float = 0.95,
+               resamples: int = 2000, seed: int = 0) -> tuple[float, tuple[float, float] | None]:
+    """Ratio of median latencies (baseline / variant: > 1 means the variant is faster) over interleaved
+    repeats, each repeat a list of per-iteration latencies from its own process; and its bootstrap interval.
+
+    Two-level bootstrap: resample repeats (processes differ: placement, allocator, frequency), then iterations
+    within each chosen repeat; the ratio of the pooled medians is taken per resample. With one repeat per side
+    the interval covers only the iteration-to-iteration noise."""
+    rng = np.random.default_rng(seed)
+    ratio = float(np.median(np.concatenate(baseline)) / np.median(np.concatenate(variant)))
+    if min(len(baseline), len(variant)) < 1 or min(len(x) for x in baseline + variant) < 3:
+        return ratio, None
+
+    def resample(repeats: list[np.ndarray]) -> float:
+        chosen = rng.integers(0, len(repeats), len(repeats))
+        return float(np.median(np.concatenate([rng.choice(repeats[i], len(repeats[i])) for i in chosen])))
+
+    draws = [resample(baseline) / resample(variant) for _ in range(resamples)]
+    tail = (1 - confidence) / 2 * 100
+    return ratio, (float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail)))

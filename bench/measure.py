@@ -85,5 +85,6 @@ def measure_cell(spec: CellSpec) -> dict:
     memory["inference_peak_rss_mb"] = peak_rss_mb()
     padding = float(1 - batch["attention_mask"].mean())
     return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
+            "latencies_s": latencies.tolist(),  # for same-run ratios across repeats (bench run --repeats)
             "memory": memory, "threads": runner.threads(), "load_time_s": load_s,
             "input": {"kind": "text" if spec.texts else "synthetic", "padding_fraction": padding}}

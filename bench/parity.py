@@ -95,11 +95,18 @@ def compare(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], ma
             np.fill_diagonal(sa, -np.inf)
             np.fill_diagonal(sb, -np.inf)
             agree.append(sa.argmax(1) == sb.argmax(1))
-        else:
+        elif out.ndim == 2 and out.shape == mask.shape:
+            # one score per token (QA start/end logits): the prediction is the best real position of each row
+            def best_position(scores):
+                return np.where(mask.astype(bool), scores, -np.inf).argmax(-1)
+
+            agree.append(best_position(out) == best_position(ref))
+        else:  # a label axis last: per token (tagging) or per sequence (classification)
             agree.append(out.argmax(-1)[valid] == ref.argmax(-1)[valid])
     allv = np.concatenate([d.ravel() for d in diffs])
     result["max_abs_diff"] = float(allv.max())
     result["mean_abs_diff"] = float(allv.mean())
     result["label_agreement"] = float(np.concatenate([a.ravel() for a in agree]).mean())
-    result["agreement_of"] = "nearest neighbour of mean-pooled embeddings" if head.name == "encoder" else "argmax label"
+    result["agreement_of"] = {"encoder": "nearest neighbour of mean-pooled embeddings",
+                              "question-answering": "best start and end position"}.get(head.name, "argmax label")
     return result

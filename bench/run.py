@@ -7,10 +7,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bench.config import (backend_option, backend_options_option, device_option, int_list, model_option, option,
                           threads_option)
 from bench.env import collect_env
-from bench.harness import TimingConfig
+from bench.harness import TimingConfig, speedup_ci
 from bench.measure import CellSpec, measure_cell
 from bench.records import save_record
 from bench.schema import PerformanceRecord, performance_record
@@ -29,6 +31,9 @@ class RunConfig:
     seq_lens: list[int] = option(help="sequence length(s), e.g. 128,256", flag="--seq-len", parse=int_list,
                                  repeat=True, default_factory=lambda: [128])
     baseline: str | None = option(None, "backend timed in the same run for `speedup` (e.g. eager)")
+    repeats: int = option(3, "with --baseline: baseline and variant processes alternate (ABAB...) this many "
+                             "times each per shape; the speedup is their ratio of medians with a bootstrap 95% "
+                             "interval")
     out: Path | None = option(None, "directory for one JSON record per cell")
     random_init: bool = option(False, "build the size's architecture with random weights (throughput only, "
                                       "no download)")
@@ -84,22 +89,25 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
                                          options=cfg.options if name == cfg.backend else {}, threads=cfg.threads,
                                          before_export=_check_shapes(cfg, texts))
     env = collect_env()
+    repeats = cfg.repeats if len(variants) > 1 else 1
     records = []
     for batch_size in cfg.batch_sizes:
         for seq_len in cfg.seq_lens:
-            shape_records = {}
-            # Baseline and variant run back to back for each shape, so drift affects both alike.
-            for name, variant in variants.items():
-                log(f"measuring {name} on {cfg.device}: batch {batch_size} x seq {seq_len} ...")
-                spec = CellSpec(str(variant.artifact.path), cfg.device, batch_size, seq_len, variant.threads,
-                                cfg.timing, texts)
-                shape_records[name] = _record(cfg, variant, spec, run_isolated(measure_cell, spec), env)
-            if cfg.baseline and cfg.baseline != cfg.backend:
-                base, variant = shape_records[cfg.baseline], shape_records[cfg.backend]
-                variant["speedup"] = variant["throughput"] / base["throughput"]
-                variant["baseline"] = {"backend": cfg.baseline, "throughput": base["throughput"],
-                                       "latency_ms_p50": base["latency_ms"]["p50"]}
-                base["speedup"] = 1.0
+            results: dict[str, list[dict]] = {name: [] for name in variants}
+            # Baseline and variant alternate in fresh processes (ABAB...), so drift and process-to-process
+            # differences fall on both sides of the ratio alike.
+            for repeat in range(repeats):
+                for name, variant in variants.items():
+                    log(f"measuring {name} on {cfg.device}: batch {batch_size} x seq {seq_len}"
+                        + (f" (repeat {repeat + 1} of {repeats})" if repeats > 1 else "") + " ...")
+                    spec = CellSpec(str(variant.artifact.path), cfg.device, batch_size, seq_len, variant.threads,
+                                    cfg.timing, texts)
+                    results[name].append(run_isolated(measure_cell, spec))
+            shape_records = {name: _record(cfg, variants[name], batch_size, seq_len, runs, env)
+                             for name, runs in results.items()}
+            if len(variants) > 1:
+                _add_speedup(shape_records[cfg.baseline], shape_records[cfg.backend], results[cfg.baseline],
+                             results[cfg.backend])
             for record in shape_records.values():
                 if cfg.out:
                     save_record(cfg.out, record)
@@ -107,20 +115,40 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
     return records
 
 
-def _record(cfg: RunConfig, variant: Variant, spec: CellSpec, result: dict, env: dict) -> PerformanceRecord:
-    timing, artifact, checkpoint = result["timing"], variant.artifact, variant.checkpoint
+def _add_speedup(base: dict, variant: dict, base_runs: list[dict], variant_runs: list[dict]) -> None:
+    ratio, ci = speedup_ci([np.asarray(r["latencies_s"]) for r in base_runs],
+                           [np.asarray(r["latencies_s"]) for r in variant_runs])
+    variant.update(speedup=ratio, speedup_ci95=list(ci) if ci else None,
+                   speedup_method=f"same run, {len(base_runs)} interleaved process pair(s) (ABAB), ratio of median "
+                                  "latencies, two-level bootstrap 95% interval")
+    variant["baseline"] = {"backend": base["backend"], "throughput": base["throughput"],
+                           "latency_ms_p50": base["latency_ms"]["p50"]}
+    base["speedup"] = 1.0
+
+
+def _record(cfg: RunConfig, variant: Variant, batch_size: int, seq_len: int, runs: list[dict],
+            env: dict) -> PerformanceRecord:
+    """One record per backend and shape; with repeats, latencies pool over the backend's processes and the
+    memory figures are the highest any of them reached."""
+    from bench.harness import summarize
+
+    artifact, checkpoint, first = variant.artifact, variant.checkpoint, runs[0]
+    latencies = np.concatenate([np.asarray(r["latencies_s"]) for r in runs])
+    timing = summarize(latencies, batch_size, seq_len, sum(r["timing"]["warmup_iterations"] for r in runs))
+    memory = {k: max(r["memory"][k] for r in runs) if isinstance(first["memory"][k], (int, float))
+              and not isinstance(first["memory"][k], bool) else first["memory"][k] for k in first["memory"]}
     return performance_record(
         model=checkpoint.name, checkpoint=str(checkpoint.path), trained=checkpoint.trained,
         backend=artifact.backend, options=artifact.options, device=cfg.device,
-        batch_size=spec.batch_size, seq_len=spec.seq_len, input=result["input"],
+        batch_size=batch_size, seq_len=seq_len, input=first["input"],
         throughput=timing["throughput"], tokens_per_s=timing["tokens_per_s"], latency_ms=timing["latency_ms"],
         iterations=timing["iterations"], warmup_iterations=timing["warmup_iterations"],
-        timing_config=spec.timing.to_dict(),
-        peak_memory_mb=(result["memory"].get("cuda_max_allocated_mb") if cfg.device == "cuda"
-                        else result["memory"]["inference_peak_rss_mb"]),
-        memory=result["memory"], size_mb=artifact.manifest["size_mb"],
-        layers_executed=artifact.manifest["layers_executed"],
+        timing_config=cfg.timing.to_dict(), repeats=len(runs),
+        repeat_throughputs=[r["timing"]["throughput"] for r in runs],
+        peak_memory_mb=(memory.get("cuda_max_allocated_mb") if cfg.device == "cuda"
+                        else memory["inference_peak_rss_mb"]),
+        memory=memory, size_mb=artifact.manifest["size_mb"], layers_executed=artifact.manifest["layers_executed"],
         export={k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb", "created")},
-        load_time_s=result["load_time_s"], parity=result["parity"], accuracy=accuracy_status(checkpoint),
-        speedup=None, baseline=None, threads={"requested": spec.threads, **result["threads"]}, env=env,
-        command=cfg.command)
+        load_time_s=max(r["load_time_s"] for r in runs), parity=first["parity"],
+        accuracy=accuracy_status(checkpoint), speedup=None, baseline=None,
+        threads={"requested": variant.threads, **first["threads"]}, env=env, command=cfg.command)

@@ -80,7 +80,12 @@ class PerformanceRecord(TypedDict):
     load_time_s: float  # seconds to load the artifact into a runner
     parity: dict[str, Any]  # against eager fp32: max/mean abs diff, label_agreement (0..1), n_inputs
     accuracy: dict[str, Any]  # {"status": why none} (bench run measures no accuracy)
-    speedup: float | None  # throughput / the baseline's, same invocation; None without --baseline
+    repeats: NotRequired[int]  # processes this backend was timed in (bench run --repeats, interleaved with the
+    # baseline's); latencies pool over them
+    repeat_throughputs: NotRequired[list[float]]  # sequences/s of each of those processes
+    speedup: float | None  # baseline's median latency / this one's, same invocation; None without --baseline
+    speedup_ci95: NotRequired[list[float] | None]  # bootstrap 95% interval of speedup (variant records)
+    speedup_method: NotRequired[str]  # how the ratio was measured, in words (variant records)
     baseline: dict[str, Any] | None  # the baseline's backend, throughput, latency_ms_p50; None without one
     threads: dict[str, Any]  # requested, and what torch / ONNX Runtime report in force
     env: Env

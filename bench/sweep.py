@@ -123,6 +123,34 @@ def _run_cell_process(spec: dict, timeout: float | None) -> dict:
                 "error_kind": "crash", "cell_seconds": time.perf_counter() - t0}
 
 
+MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
+                        "timing", "eval_batch_size")
+
+
+def measurement_settings(cfg: SweepConfig) -> dict:
+    """What changes a cell's numbers: a resumed run must keep all of it, or its cells would mix settings.
+    (Models, backends and tasks may grow: they add cells. The gate is derived at read time.)"""
+    from bench.env import default_threads
+
+    settings = {k: getattr(cfg, k) for k in MEASUREMENT_SETTINGS}
+    settings.update(data_dir=str(cfg.data_dir) if cfg.data_dir else None, timing=asdict(cfg.timing),
+                    threads=cfg.threads or default_threads())
+    return json.loads(json.dumps(settings))  # as sweep.json stores it
+
+
+def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
+    before = previous.get("measurement_settings")
+    if before is None:
+        return  # a run written before settings were recorded: nothing to compare with
+    changed = [k for k in settings if before.get(k) != settings[k]]
+    if changed:
+        k = changed[0]
+        raise UserError(f"{cfg.out} was measured with {k}={before.get(k)!r}, this command asks for "
+                        f"{settings[k]!r}{f' (and {len(changed) - 1} more setting(s))' if len(changed) > 1 else ''}; "
+                        "its cells would mix settings: give a new --out for a new run, or repeat the original "
+                        "settings to resume")
+
+
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from tqdm import tqdm
 
@@ -135,11 +163,13 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         get_backend(b)
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
+    settings = measurement_settings(cfg)
     config_record = {**asdict(cfg), "out": str(cfg.out), "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
-                     "gate": gate}
+                     "gate": gate, "measurement_settings": settings}
     config_path = cfg.out / CONFIG_FILE
     if config_path.is_file():  # a resumed run keeps every command that contributed to it
         previous = json.loads(config_path.read_text())
+        _check_resume(cfg, previous, settings)
         config_record["commands"] = [*previous.get("commands", []), cfg.command]
     else:
         config_record["commands"] = [cfg.command]

@@ -24,7 +24,7 @@ def print_run_table(records: list[dict], console: Console | None = None) -> None
                       fmt(r["throughput"]), fmt(lat["p50"], ".2f"), fmt(lat["p90"], ".2f"),
                       fmt(lat["p99"], ".2f"), fmt(r["peak_memory_mb"], ".0f"), fmt(r["size_mb"], ".0f"),
                       fmt(parity.get("max_abs_diff"), ".2e"), fmt(parity.get("label_agreement"), ".3f"),
-                      fmt(r.get("speedup"), ".2f") + ("x" if r.get("speedup") else ""))
+                      _speedup(r))
     console.print(table)
 
 
@@ -94,3 +94,11 @@ def print_regress_table(rows: list[tuple], baseline: str, fail_on: str, console:
     for name, before, now, change in rows:
         table.add_row(name, f"{before:.2f}", f"{now:.2f}", f"{change:+.1f}%")
     (console or wide_console()).print(table)
+
+
+def _speedup(record: dict) -> str:
+    """"2.10x [2.01-2.20]": the same-run ratio and its bootstrap 95% interval, where measured."""
+    if not record.get("speedup"):
+        return "-"
+    ci = record.get("speedup_ci95")
+    return f"{record['speedup']:.2f}x" + (f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else "")

@@ -68,6 +68,12 @@ class Runner:
     def synchronize(self) -> None:
         """Block until queued device work is done (no-op on CPU)."""
 
+    def context(self):
+        """Entered once around a timing loop, so per-call setup (torch's inference mode) is not timed."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def threads(self) -> dict:
         """Thread settings actually in force, for the record."""
         return {}

@@ -40,8 +40,8 @@ def test_console_script_is_installed():
 def test_run_with_baseline_writes_records_with_measured_speedup(tiny_encoder, tmp_path):
     out = tmp_path / "records"
     proc = bench("run", "--model", tiny_encoder, "--backend", "onnx", "--baseline", "eager",
-                 "--batch-size", "2", "--seq-len", "16,32", "--out", out, *FAST, check_rc=0)
-    assert "speedup" in proc.stdout
+                 "--batch-size", "2", "--seq-len", "16,32", "--repeats", "2", "--out", out, *FAST, check_rc=0)
+    assert "speedup" in proc.stdout and "[" in proc.stdout  # the ratio is printed with its interval
     files = sorted(out.glob("*.json"))
     assert len(files) == 4  # 2 backends x 2 sequence lengths
     records = [json.loads(f.read_text()) for f in files]
@@ -57,7 +57,11 @@ def test_run_with_baseline_writes_records_with_measured_speedup(tiny_encoder, tm
     for seq in (16, 32):
         base = next(r for r in records if r["backend"] == "eager" and r["seq_len"] == seq)
         onnx = next(r for r in records if r["backend"] == "onnx" and r["seq_len"] == seq)
-        assert onnx["speedup"] == pytest.approx(onnx["throughput"] / base["throughput"])
+        # ratio of the median latencies pooled over 2 interleaved processes per side, with its interval
+        assert onnx["speedup"] == pytest.approx(base["latency_ms"]["p50"] / onnx["latency_ms"]["p50"])
+        low, high = onnx["speedup_ci95"]
+        assert low <= onnx["speedup"] <= high and "interleaved" in onnx["speedup_method"]
+        assert onnx["repeats"] == base["repeats"] == 2 and len(onnx["repeat_throughputs"]) == 2
         assert onnx["baseline"]["throughput"] == base["throughput"]
         assert onnx["parity"]["max_abs_diff"] < 1e-3
     # records load with pandas

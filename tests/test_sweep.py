@@ -204,3 +204,18 @@ def test_sweep_config_files(tmp_path):
     toml.write_text("out = [unclosed")
     with pytest.raises(UserError, match="not valid TOML"):
         SweepConfig.from_file(toml)
+
+
+def test_a_resume_with_other_settings_stops_and_names_the_difference(tiny_encoder, tmp_path):
+    from tests.test_cli import assert_one_line_error
+
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "settings"
+    args = ["sweep", "--models", tiny_encoder, "--backends", "eager", "--tasks", "tatoeba", "--langs", "de",
+            "--seq-lens", "16", "--data-dir", data, "--out", out, *FAST]
+    bench(*args, "--batch-sizes", "2", check_rc=0)
+    stored = (out / "results.jsonl").read_text()
+    proc = bench(*args, "--batch-sizes", "4")
+    assert_one_line_error(proc, "measured with batch_sizes=[2]", "[4]", "new --out")
+    assert (out / "results.jsonl").read_text() == stored  # nothing mixed in, nothing lost
+    again = bench(*args, "--batch-sizes", "2", check_rc=0)  # the same settings resume
+    assert "resuming: 1 of 1 cells" in again.stderr and (out / "results.jsonl").read_text() == stored

@@ -1,4 +1,4 @@
-"""Speedup over eager fp32 of the same model, per backend (throughput ratios from the same sweep)."""
+"""Speedup over eager fp32 of the same model, per backend: throughput ratios across cells of one sweep."""
 
 import pandas as pd
 
@@ -30,4 +30,8 @@ def render(ctx: ReportContext) -> Section:
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xlabel(f"throughput / eager fp32 throughput (batch {ctx.shape[0]}, seq {ctx.shape[1]})")
     section.image(save_figure(fig, ctx.out_dir / "speedup.png"), "speedup over eager")
+    section.text("How these ratios were measured: **across cells** of one sweep. Each cell timed its variant in "
+                 "processes of its own, one cell after another, with no interleaving and no interval; a ratio "
+                 "here also carries drift between cells. For a same-run ratio with a 95% interval (baseline and "
+                 "variant alternating in fresh processes), use `bench run --baseline eager --repeats N`.")
     return section.table(table)

@@ -32,7 +32,8 @@ def render(ctx: ReportContext) -> Section:
         else:
             own = f", {b['speedup_vs_own_eager']:.2f}x its own eager fp32" if b["speedup_vs_own_eager"] else ""
             section.text(f"**{task}: fastest within {within:g} point(s) of {b['reference']}** is **{b['variant']}**: "
-                         f"{b['throughput']:.1f} seq/s, {b['speedup_vs_reference']:.2f}x the reference{own}, "
+                         f"{b['throughput']:.1f} seq/s, {b['speedup_vs_reference']:.2f}x the reference{own} (ratios across "
+                         f"cells), "
                          f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points).")
     failed = [r for r in ctx.records if r.get("status") != "ok"]
     if failed:
