@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.harness import TimingConfig, median_ci, summarize, time_runner
+from export.base import Runner
 from export.inputs import TokenSpec, synthetic_batch
 from bench.records import load_records, save_record
 from models.files import write_json_atomic
@@ -35,7 +36,8 @@ def test_median_ci_brackets_the_median():
     assert median_ci(np.array([1.0, 2.0])) is None
 
 
-class CountingRunner:
+class CountingRunner(Runner):
+    """A runner that only counts: the harness's loop logic, with no model behind it."""
     timer = "wall"
 
     def __init__(self):
