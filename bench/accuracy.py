@@ -30,17 +30,19 @@ def load_task_data(task, langs: list[str] | None, data_dir: Path | None, split: 
 
 
 def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size: int, max_length: int | None,
-                     command: str = "", log=lambda m: None) -> tuple[AccuracyRecord, dict]:
+                     command: str = "", log=lambda m: None,
+                     min_agreement: float | None = None) -> tuple[AccuracyRecord, dict]:
     """The accuracy record and the predictions per language."""
     checkpoint = variant.checkpoint
     max_length = max_length or task.default_max_length
-    runner, parity, _ = load_with_parity(variant.artifact, variant.device, variant.threads)
-    scores, counts, predictions, sources = {}, {}, {}, {}
+    runner, parity, _ = load_with_parity(variant.artifact, variant.device, variant.threads, min_agreement)
+    scores, counts, predictions, sources, per_example = {}, {}, {}, {}, {}
     t0 = time.perf_counter()
     for lang, (examples, sources[lang]) in data.items():
         log(f"{task.name} {lang}: {variant.backend} on {variant.device} ...")
         result = task.evaluate(runner, checkpoint, examples, lang, batch_size, max_length)
         scores[lang], counts[lang], predictions[lang] = result.scores, result.n_examples, result.predictions
+        per_example[lang] = result.per_example
     primary = {lang: s[task.metric_name] for lang, s in scores.items()}
     record = accuracy_record(
         task=task.name, family=task.family, metric=task.metric_name, higher_is_better=task.higher_is_better,
@@ -49,7 +51,7 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
         checkpoint_metadata=checkpoint.metadata, backend=variant.backend, options=variant.artifact.options,
         device=variant.device, layer=variant.layer, layers_executed=variant.artifact.manifest["layers_executed"],
         max_length=max_length, batch_size=batch_size,
-        data_sources=sources, parity=parity, eval_seconds=time.perf_counter() - t0, threads=runner.threads(),
+        data_sources=sources, per_example=per_example, parity=parity, eval_seconds=time.perf_counter() - t0, threads=runner.threads(),
         env=collect_env(), command=command)
     return record, predictions
 

@@ -18,7 +18,7 @@ def run_cell(spec: dict) -> dict:
     from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
     from bench.env import collect_env
     from bench.harness import TimingConfig
-    from bench.measure import CellSpec, measure_cell
+    from bench.measure import CellSpec, inference_peak_mb, measure_cell, parity_failure
     from bench.schema import accuracy_summary
     from bench.tasks import get_task
     from bench.variant import prepare_variant
@@ -44,25 +44,30 @@ def run_cell(spec: dict) -> dict:
               "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")}}
     if checkpoint.trained:
         record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
-                                               spec.get("eval_batch_size", 32), None)
+                                               spec.get("eval_batch_size", 32), None,
+                                               min_agreement=spec.get("min_agreement"))
         if spec.get("predictions_dir"):
             write_outputs(Path(spec["predictions_dir"]), task, record, predictions)
         result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]
         result["accuracy_peak_memory_mb"] = peak_rss_mb()  # this process: resolution, export, accuracy pass
     else:
         result["accuracy"] = {"status": "not applicable: untrained (random init)"}
+    failure = parity_failure(result.get("parity", {}), spec["backend"])
+    if failure:  # a failed variant is not timed: its throughput would not count
+        return {**result, "status": "failed", "error": failure, "error_kind": "parity",
+                "env": collect_env(), "cell_seconds": time.perf_counter() - t0}
     timing = TimingConfig(**spec.get("timing", {}))
     result["performance"] = []
     for batch_size in spec["batch_sizes"]:
         for seq_len in spec["seq_lens"]:
             m = run_isolated(measure_cell, CellSpec(str(artifact.path), spec["device"], batch_size, seq_len,
-                                                    variant.threads, timing))
+                                                    variant.threads, timing, None, spec.get("min_agreement")))
             result.setdefault("parity", m["parity"])
             result["performance"].append({
                 "batch_size": batch_size, "seq_len": seq_len, "throughput": m["timing"]["throughput"],
                 "tokens_per_s": m["timing"]["tokens_per_s"], "latency_ms": m["timing"]["latency_ms"],
-                "iterations": m["timing"]["iterations"], "peak_memory_mb": m["memory"].get(
-                    "cuda_max_allocated_mb", m["memory"]["inference_peak_rss_mb"]),
+                "iterations": m["timing"]["iterations"],
+                "peak_memory_mb": inference_peak_mb(m["memory"], spec["device"]), "runtime": m["runtime"],
                 "load_peak_memory_mb": m["memory"]["load_peak_rss_mb"], "threads": m["threads"]})
     result["env"] = collect_env()
     result["cell_seconds"] = time.perf_counter() - t0

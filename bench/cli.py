@@ -27,11 +27,16 @@ def cmd_run(args) -> int:
     from bench.run import RunConfig, run_benchmark
     from bench.tables import print_run_table
 
+    from bench.measure import parity_failure
+
     records = run_benchmark(from_args(RunConfig, args, timing=_timing(args), command=args.command_line))
     print_run_table(records)
     if args.out:
         print(f"wrote {len(records)} record(s) to {args.out}", file=sys.stderr)
-    return 0
+    failures = sorted({f for r in records if (f := parity_failure(r["parity"], r["backend"]))})
+    for failure in failures:
+        print(f"bench: FAILED: {failure}; its throughput does not count", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_eval(args) -> int:

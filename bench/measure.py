@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import TimingConfig, summarize, time_runner
-from export.isolate import peak_rss_mb, peak_rss_scope, reset_peak_rss
+from export.isolate import gpu_process_memory_mb, peak_rss_mb, peak_rss_scope, reset_peak_rss
 
 
 @dataclass
@@ -19,6 +19,7 @@ class CellSpec:
     threads: int
     timing: TimingConfig = field(default_factory=TimingConfig)
     texts: list[str] | None = None  # real text to tokenise; None: synthetic token ids
+    min_agreement: float | None = None  # parity bound; None: the backend's
     seed: int = 0
 
 
@@ -28,8 +29,10 @@ def _current_rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def load_with_parity(artifact, device: str, threads: int):
-    """Load a runner and check it against the cached eager fp32 reference outputs."""
+def load_with_parity(artifact, device: str, threads: int, min_agreement: float | None = None):
+    """Load a runner and check it against the cached eager fp32 reference outputs. The parity record says
+    whether the variant passed its bound (`min_agreement`, else the backend's); untrained weights are not
+    gated (their nearest neighbours are near-ties)."""
     import time
 
     from bench.parity import compare, load_reference, parity_inputs
@@ -45,7 +48,18 @@ def load_with_parity(artifact, device: str, threads: int):
     else:
         inputs = parity_inputs(checkpoint)
         parity = compare(runner(inputs), reference, inputs["attention_mask"], checkpoint.head)
+        bound = get_backend(artifact.backend).min_agreement if min_agreement is None else min_agreement
+        parity["min_agreement"] = bound
+        parity["passed"] = parity["label_agreement"] >= bound - 1e-9 if checkpoint.trained else None
     return runner, parity, load_s
+
+
+def parity_failure(parity: dict, backend: str) -> str | None:
+    """One line when a variant failed its parity bound, else None."""
+    if parity.get("passed") is False:
+        return (f"{backend} fails its parity bound: predictions agree with eager fp32 on "
+                f"{parity['label_agreement']:.0%} of the parity inputs (bound {parity['min_agreement']:.0%})")
+    return None
 
 
 def build_inputs(artifact, spec: CellSpec) -> dict:
@@ -58,12 +72,21 @@ def build_inputs(artifact, spec: CellSpec) -> dict:
     return synthetic_batch(TokenSpec.of(checkpoint), spec.batch_size, spec.seq_len, seed=spec.seed)
 
 
+def inference_peak_mb(memory: dict, device: str) -> float | None:
+    """The figure `peak_memory_mb` reports: CPU, the timing process's inference high-water mark; CUDA, the
+    process's device memory from NVML (every allocator, ONNX Runtime's included), else torch's allocator peak."""
+    if device == "cuda":
+        nvml = memory.get("gpu_process_mb")
+        return nvml if nvml is not None else memory.get("cuda_max_allocated_mb")
+    return memory["inference_peak_rss_mb"]
+
+
 def measure_cell(spec: CellSpec) -> dict:
     from export.base import Artifact
 
     artifact = Artifact.read(Path(spec.artifact_path))
     rss_before = _current_rss_mb()
-    runner, parity, load_s = load_with_parity(artifact, spec.device, spec.threads)
+    runner, parity, load_s = load_with_parity(artifact, spec.device, spec.threads, spec.min_agreement)
     rss_loaded = _current_rss_mb()
     memory = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
               "load_peak_rss_mb": peak_rss_mb(), "peak_scope": peak_rss_scope()}
@@ -79,12 +102,13 @@ def measure_cell(spec: CellSpec) -> dict:
     if spec.device == "cuda":
         import torch
 
-        memory["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        memory["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20  # torch's allocator only
+        memory["gpu_process_mb"], memory["gpu_process_scope"] = gpu_process_memory_mb()  # every allocator
         free, total = torch.cuda.mem_get_info()
-        memory["cuda_used_mb"] = (total - free) / 2**20  # all allocators, ONNX Runtime's included
+        memory["cuda_used_mb"] = (total - free) / 2**20  # the whole device, other processes included
     memory["inference_peak_rss_mb"] = peak_rss_mb()
     padding = float(1 - batch["attention_mask"].mean())
     return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
             "latencies_s": latencies.tolist(),  # for same-run ratios across repeats (bench run --repeats)
-            "memory": memory, "threads": runner.threads(), "load_time_s": load_s,
+            "memory": memory, "threads": runner.threads(), "runtime": runner.details(), "load_time_s": load_s,
             "input": {"kind": "text" if spec.texts else "synthetic", "padding_fraction": padding}}

@@ -60,12 +60,15 @@ def _qa_scores(predictions: dict[str, str], references: dict[str, list[str]], no
     if missing:
         raise ValueError(f"{len(missing)} questions have no prediction")
     em = f1 = 0.0
+    per_example = {}
     for qid, golds in references.items():
         pred = normalize(predictions[qid])
         em += max(float(pred == normalize(g)) for g in golds)
-        f1 += max(_f1(tokenize(pred), tokenize(normalize(g))) for g in golds)
+        per_example[qid] = max(_f1(tokenize(pred), tokenize(normalize(g))) for g in golds)
+        f1 += per_example[qid]
     n = len(references)
-    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n}
+    # per_example_f1 (0..1 per question) feeds paired bootstrap intervals; callers pop it before reporting
+    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n, "per_example_f1": per_example}
 
 
 def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> dict:
@@ -134,3 +137,58 @@ def bucc_f1(candidates: list[tuple[float, str, str]], gold: set[tuple[str, str]]
         if f1 > best["f1"]:
             best = {"f1": f1, "precision": precision, "recall": recall, "threshold": score}
     return {k: (100.0 * v if k != "threshold" else v) for k, v in best.items()}
+
+
+# --- per-example decomposition and paired bootstrap ------------------------------------------------------
+
+def entity_counts(predictions: list[list[str]], references: list[list[str]]) -> list[list[int]]:
+    """Per sentence: [entities predicted and correct, predicted, gold], as seqeval counts them. Summed, they
+    give seqeval's micro F1 exactly (its entities never cross a sentence boundary)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    counts = []
+    for pred, gold in zip(predictions, references):
+        p, g = set(get_entities(pred)), set(get_entities(gold))
+        counts.append([len(p & g), len(p), len(g)])
+    return counts
+
+
+def per_example_metric(per_example: dict, rows=None) -> float:
+    """The primary metric in percent from per-example values, over all examples or the rows `rows` (an index
+    array, possibly 2-D: one resample per row, giving one value per resample)."""
+    import numpy as np
+
+    values = np.asarray(per_example["values"], dtype=np.float64)
+    picked = values if rows is None else values[rows]
+    if per_example["kind"] == "mean":
+        return 100.0 * picked.mean(axis=-1)
+    tp, pred, gold = picked[..., 0].sum(axis=-1), picked[..., 1].sum(axis=-1), picked[..., 2].sum(axis=-1)
+    return 100.0 * np.where(pred + gold > 0, 2 * tp / np.maximum(pred + gold, 1), 0.0)
+
+
+def paired_bootstrap_drop(reference: dict[str, dict], variant: dict[str, dict], higher_is_better: bool = True,
+                          resamples: int = 1000, confidence: float = 0.95, seed: int = 0):
+    """Drop of `variant` against `reference` (points; positive = worse) with a paired bootstrap interval, per
+    language and for the average over languages. Both hold per-example values of the same examples in the
+    same order (language -> per_example); each resample draws the same examples for both sides, language by
+    language. Returns {"languages": {lang: (drop, low, high)}, "average": (drop, low, high)}."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tail = (1 - confidence) / 2 * 100
+    sign = 1.0 if higher_is_better else -1.0
+    per_language, draws = {}, []
+    for lang in reference:
+        ref, var = reference[lang], variant[lang]
+        n = len(ref["values"])
+        if n == 0 or len(var["values"]) != n:
+            raise ValueError(f"{lang}: the two sides were not scored on the same examples")
+        rows = rng.integers(0, n, size=(resamples, n))
+        drops = sign * (per_example_metric(ref, rows) - per_example_metric(var, rows))
+        point = sign * (per_example_metric(ref) - per_example_metric(var))
+        per_language[lang] = (float(point), float(np.percentile(drops, tail)), float(np.percentile(drops, 100 - tail)))
+        draws.append(drops)
+    average = np.mean(draws, axis=0)
+    point = float(np.mean([v[0] for v in per_language.values()]))
+    return {"languages": per_language,
+            "average": (point, float(np.percentile(average, tail)), float(np.percentile(average, 100 - tail)))}

@@ -13,7 +13,7 @@ from bench.config import (backend_option, backend_options_option, device_option,
                           threads_option)
 from bench.env import collect_env
 from bench.harness import TimingConfig, speedup_ci
-from bench.measure import CellSpec, measure_cell
+from bench.measure import CellSpec, inference_peak_mb, measure_cell
 from bench.records import save_record
 from bench.schema import PerformanceRecord, performance_record
 from bench.variant import Variant, check_available, prepare_variant
@@ -40,6 +40,8 @@ class RunConfig:
     layer: int | None = option(None, "encoder layer to output", shown_default="last")
     text_file: Path | None = option(None, "time on real text (one per line) instead of synthetic token ids")
     threads: int | None = threads_option()
+    min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a variant to "
+                                               "pass (0..1)", shown_default="the backend's")
     timing: TimingConfig = field(default_factory=TimingConfig)
     command: str = ""
 
@@ -76,8 +78,10 @@ def _check_shapes(cfg: RunConfig, texts):
 def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> list[PerformanceRecord]:
     if cfg.device not in ("cpu", "cuda"):
         raise UserError(f"unknown device '{cfg.device}'; use cpu or cuda")
-    if any(b < 1 for b in cfg.batch_sizes) or any(s < 2 for s in cfg.seq_lens):
-        raise UserError("batch sizes must be >= 1 and sequence lengths >= 2")
+    if any(b < 1 for b in cfg.batch_sizes) or any(s < 2 for s in cfg.seq_lens) or cfg.repeats < 1:
+        raise UserError("batch sizes and --repeats must be >= 1, sequence lengths >= 2")
+    if cfg.min_agreement is not None and not 0 <= cfg.min_agreement <= 1:
+        raise UserError(f"--min-agreement is a fraction of the parity inputs, 0 to 1, not {cfg.min_agreement:g}")
     backends = [cfg.backend] if cfg.baseline in (None, cfg.backend) else [cfg.baseline, cfg.backend]
     for name in backends:  # both, before either is exported
         check_available(name, cfg.device, {**(cfg.options if name == cfg.backend else {}), "layer": cfg.layer})
@@ -101,7 +105,7 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
                     log(f"measuring {name} on {cfg.device}: batch {batch_size} x seq {seq_len}"
                         + (f" (repeat {repeat + 1} of {repeats})" if repeats > 1 else "") + " ...")
                     spec = CellSpec(str(variant.artifact.path), cfg.device, batch_size, seq_len, variant.threads,
-                                    cfg.timing, texts)
+                                    cfg.timing, texts, cfg.min_agreement)
                     results[name].append(run_isolated(measure_cell, spec))
             shape_records = {name: _record(cfg, variants[name], batch_size, seq_len, runs, env)
                              for name, runs in results.items()}
@@ -145,8 +149,7 @@ def _record(cfg: RunConfig, variant: Variant, batch_size: int, seq_len: int, run
         iterations=timing["iterations"], warmup_iterations=timing["warmup_iterations"],
         timing_config=cfg.timing.to_dict(), repeats=len(runs),
         repeat_throughputs=[r["timing"]["throughput"] for r in runs],
-        peak_memory_mb=(memory.get("cuda_max_allocated_mb") if cfg.device == "cuda"
-                        else memory["inference_peak_rss_mb"]),
+        peak_memory_mb=inference_peak_mb(memory, cfg.device), runtime=first["runtime"],
         memory=memory, size_mb=artifact.manifest["size_mb"], layers_executed=artifact.manifest["layers_executed"],
         export={k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb", "created")},
         load_time_s=max(r["load_time_s"] for r in runs), parity=first["parity"],

@@ -71,8 +71,11 @@ class PerformanceRecord(TypedDict):
     warmup_iterations: int  # untimed iterations before them
     timing_config: dict[str, Any]  # the TimingConfig in force
     peak_memory_mb: float | None  # MiB, inference only: CPU, the timing process's resident high-water mark reset
-    # after loading (Linux VmHWM; memory.peak_scope says what was measured); CUDA, torch's allocator peak
-    memory: dict[str, Any]  # MiB: rss before/after load, load_peak_rss_mb, inference_peak_rss_mb, CUDA figures
+    # after loading (Linux VmHWM; memory.peak_scope says what); CUDA, NVML's figure for this process (every
+    # allocator, ORT's arena included), torch's allocator peak where NVML is not available
+    memory: dict[str, Any]  # MiB: rss before/after load, load_peak_rss_mb, inference_peak_rss_mb; CUDA:
+    # gpu_process_mb (NVML, every allocator) with gpu_process_scope, cuda_max_allocated_mb (torch's), cuda_used_mb
+    runtime: NotRequired[dict[str, Any]]  # numerics and placement in force: tf32, ORT providers, cpu_fallback
     size_mb: float  # MiB of the artifact on disk (in-place backends: the weights of the executed layers)
     layers_executed: NotRequired[int]  # transformer layers the variant runs (an encoder is cut at its output layer);
     # absent in records older than artifact format 2
@@ -118,6 +121,8 @@ class AccuracyRecord(TypedDict):
     max_length: int  # tokens per input (QA: window length)
     batch_size: int  # inputs per forward call
     data_sources: dict[str, str]  # language -> file (or hub configuration) the examples came from
+    per_example: NotRequired[dict[str, dict[str, Any] | None]]  # language -> the primary metric example by
+    # example (bench.tasks.base.LanguageResult.per_example), for paired bootstrap intervals on drops
     parity: dict[str, Any]  # against eager fp32, as in PerformanceRecord
     eval_seconds: float  # wall seconds of the accuracy pass, tokenisation included
     threads: dict[str, Any]  # thread settings in force during the pass
@@ -136,6 +141,7 @@ class PerformancePoint(TypedDict):
     iterations: int  # timed iterations
     peak_memory_mb: float | None  # MiB, inference only, as in PerformanceRecord
     load_peak_memory_mb: NotRequired[float]  # MiB, the timing process's high-water mark up to the end of loading
+    runtime: NotRequired[dict[str, Any]]  # numerics and placement in force, as in PerformanceRecord
     threads: dict[str, Any]  # thread settings in force
 
 
@@ -172,7 +178,7 @@ class SweepCellRecord(TypedDict):
 KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": AccuracyRecord,
                           "sweep_cell": SweepCellRecord}
 ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
-                    "split", "layer", "data_sources")
+                    "split", "layer", "data_sources", "per_example")
 
 
 class SchemaError(ValueError):

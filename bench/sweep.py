@@ -44,6 +44,8 @@ class SweepConfig:
     retry_failed: bool = option(False, "re-run cells recorded as failed")
     timing: TimingConfig = field(default_factory=TimingConfig)
     eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
+    min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a cell to "
+                                               "pass (0..1)", shown_default="each backend's")
     command: str = ""
 
     @classmethod
@@ -80,6 +82,8 @@ class SweepConfig:
         return cls(**data, timing=TimingConfig(**timing))
 
     def gate(self) -> dict:
+        if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
+            raise UserError(f"--min-agreement is a fraction of the parity inputs, 0 to 1, not {self.min_agreement:g}")
         if self.tolerance is not None and self.relative is not None:
             raise UserError("give --tolerance POINTS or --relative RATIO, not both")
         if self.relative is not None:
@@ -98,7 +102,7 @@ def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
     return {**cell, "device": cfg.device, "langs": cfg.langs, "batch_sizes": cfg.batch_sizes,
             "seq_lens": cfg.seq_lens, "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
             "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
-            "eval_batch_size": cfg.eval_batch_size,
+            "eval_batch_size": cfg.eval_batch_size, "min_agreement": cfg.min_agreement,
             "predictions_dir": str(cfg.out / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
 

@@ -23,7 +23,7 @@ def print_run_table(records: list[dict], console: Console | None = None) -> None
         table.add_row(r["backend"], str(r["batch_size"]), str(r["seq_len"]),
                       fmt(r["throughput"]), fmt(lat["p50"], ".2f"), fmt(lat["p90"], ".2f"),
                       fmt(lat["p99"], ".2f"), fmt(r["peak_memory_mb"], ".0f"), fmt(r["size_mb"], ".0f"),
-                      fmt(parity.get("max_abs_diff"), ".2e"), fmt(parity.get("label_agreement"), ".3f"),
+                      fmt(parity.get("max_abs_diff"), ".2e"), fmt(parity.get("label_agreement"), ".3f") + (" FAIL" if parity.get("passed") is False else ""),
                       _speedup(r))
     console.print(table)
 

@@ -52,8 +52,8 @@ class Runner:
 
     device: str = "cpu"
     output_names: tuple[str, ...] = ()
-    # "wall": host clock (synchronous backends, or ones that synchronise in `synchronize`);
-    # "cuda_events": CUDA events on torch's current stream.
+    # "wall": host clock, read after `synchronize` (every backend here: one clock for all of them);
+    # "cuda_events": CUDA events on torch's current stream (kept in the harness for runners that need it).
     timer: str = "wall"
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
@@ -78,6 +78,10 @@ class Runner:
         """Thread settings actually in force, for the record."""
         return {}
 
+    def details(self) -> dict:
+        """Numerics and placement actually in force (TF32, providers, CPU fallback), for the record."""
+        return {}
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = self.forward(self.prepare(batch))
         self.synchronize()
@@ -91,6 +95,11 @@ class Backend:
     description: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     default_options: ClassVar[dict] = {}
+    # The least agreement of predictions with eager fp32 on the parity sentences (bench.parity) for a variant
+    # to count: below it a variant is marked failed (`--min-agreement` overrides). fp32 paths allow one flip
+    # of 16 (near-ties); reduced precision and quantisation are judged by the accuracy gate, this bound only
+    # catches broken variants (a wrong layer or mask agrees about 1 time in 16).
+    min_agreement: ClassVar[float] = 0.9375
     # Allowed values of options that take one of a set, or a (low, high) range for numbers; every other option
     # must have its default's type. Checked before any export (export/artifacts.resolve_options).
     option_values: ClassVar[dict] = {}

@@ -11,6 +11,7 @@ class BF16Backend(Backend):
     name = "bf16"
     description = "PyTorch eager, bfloat16 weights and compute"
     dtype = torch.bfloat16
+    min_agreement = 0.75
 
     def export(self, checkpoint, options, out):
         save_as_checkpoint(load_wrapper(checkpoint, options.get("layer"), torch_dtype=self.dtype), checkpoint, out)

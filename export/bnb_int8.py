@@ -33,6 +33,7 @@ def probe_bitsandbytes(device: str, four_bit: bool) -> str | None:
 class BnbInt8Backend(Backend):
     name = "bnb-int8"
     description = "bitsandbytes LLM.int8() Linear layers"
+    min_agreement = 0.5
     device_specific_artifact = True  # bitsandbytes packs weights for the device it quantised on
     four_bit = False
 

@@ -68,3 +68,31 @@ def run_isolated(fn, *args, **kwargs):
         except BrokenProcessPool as e:
             raise IsolatedCrash(f"the worker process died while running {fn.__name__} "
                                 "(killed, out of memory or crashed)") from e
+
+
+def gpu_process_memory_mb() -> tuple[float | None, str]:
+    """Device memory this process holds now, from NVML (every allocator: torch's caching allocator, ONNX
+    Runtime's arena, cuBLAS workspaces), with what was measured or why not. Arenas do not shrink, so read after
+    the timed iterations it bounds their peak from below; torch's own peak is torch.cuda.max_memory_allocated."""
+    import os
+
+    try:
+        import pynvml
+    except ImportError:
+        return None, "nvidia-ml-py is not installed (the gpu extra installs it)"
+    try:
+        pynvml.nvmlInit()
+        try:
+            import torch
+
+            uuid = str(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", "") or "")
+            handle = (pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}" if uuid and not uuid.startswith("GPU-") else uuid)
+                      if uuid else pynvml.nvmlDeviceGetHandleByIndex(0))
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
+                    return proc.usedGpuMemory / 2**20, "NVML: device memory of this process after timing"
+            return None, "NVML lists no memory for this process (a container may hide its pid)"
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError as e:
+        return None, f"NVML error: {e}"

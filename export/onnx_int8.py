@@ -14,6 +14,7 @@ class OnnxInt8Backend(OnnxBackend):
     devices = ("cpu",)  # ORT's dynamic-quantisation kernels (MatMulInteger) are CPU kernels
     default_options = {**OnnxBackend.default_options, "per_channel": True, "keep_embedding_fp32": False}
     option_values = OnnxBackend.option_values
+    min_agreement = 0.5
     parent_backend = "onnx"  # exported from the cached fp32 ONNX artifact
 
     def export(self, checkpoint, options, out):
@@ -31,4 +32,5 @@ class OnnxInt8Backend(OnnxBackend):
         return {"parent_artifact": str(fp32.path), "quantized_ops": ops, "weight_type": "QInt8"}
 
     def load(self, artifact: Artifact, device, threads):
-        return OrtRunner(ort_session(artifact.file(ONNX_FILE), device, threads), device, threads)
+        session, details = ort_session(artifact.file(ONNX_FILE), device, threads)
+        return OrtRunner(session, device, threads, details)

@@ -11,6 +11,7 @@ from export.torchscript import TRACED_FILE, trace_and_save
 class TorchInt8Backend(Backend):
     name = "torch-int8"
     description = "PyTorch dynamic quantisation, int8 Linear layers (CPU)"
+    min_agreement = 0.5
     devices = ("cpu",)  # quantized::linear_dynamic has CPU kernels only
 
     def availability(self, device):

@@ -66,7 +66,10 @@ class TorchRunner(Runner):
     def __init__(self, module: torch.nn.Module, device: str, output_names, dtype: torch.dtype | None = None):
         self.module, self.device, self.output_names = module, device, tuple(output_names)
         self.dtype = dtype
-        self.timer = "cuda_events" if device == "cuda" else "wall"
+        self.timer = "wall"  # after synchronize(): the clock ONNX Runtime's runners are read with too
+        if device == "cuda":  # IEEE fp32 matmuls, as ONNX Runtime is told (use_tf32=0): an equal race
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
 
     def prepare(self, batch):
         return tuple(torch.from_numpy(np.ascontiguousarray(batch[k])).to(self.device)
@@ -90,6 +93,11 @@ class TorchRunner(Runner):
 
     def threads(self):
         return {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}
+
+    def details(self):
+        if self.device != "cuda":
+            return {}
+        return {"tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)}
 
 
 def save_as_checkpoint(wrapper: ForwardWrapper, source: Checkpoint, out: Path) -> None:

@@ -3,7 +3,7 @@ stored, so changing the tolerance never needs a re-run)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def ok_cells(records: list[dict]) -> list[dict]:
@@ -49,8 +49,13 @@ class GateResult:
     drop: float | None  # points lost against eager fp32 of the same checkpoint (positive = worse)
     language_drops: dict
     worst_language: str | None
-    passed: bool | None  # None: no accuracy (untrained) or no reference
+    passed: bool | None  # the point estimate against the rule; None: no accuracy (untrained) or no reference
     reason: str
+    drop_ci: tuple[float, float] | None = None  # paired bootstrap 95% interval of `drop` (points)
+    language_drop_cis: dict = field(default_factory=dict)  # language -> (low, high) points
+    # "pass": the whole interval is within the limit; "fail": the whole interval is beyond it; "inconclusive":
+    # the interval straddles it (more examples would decide); without per-example data, the point estimate
+    verdict: str = "n/a"
 
 
 def _drop(ref: float, value: float, higher_is_better: bool) -> float:
@@ -86,9 +91,31 @@ def gate(records: list[dict], rule: dict) -> list[GateResult]:
             passed = drop <= limit + 1e-9
             reason = f"drop {drop:+.2f} {'<=' if passed else '>'} {limit:g} points"
         worst = max(drops, key=drops.get) if drops and max(drops.values()) > 0 else None
+        interval = _drop_interval(ref_acc, acc, hib)
+        verdict = "pass" if passed else "fail"
+        if interval:
+            low, high = interval["average"][1:]
+            verdict = "pass" if high <= limit + 1e-9 else "fail" if low > limit + 1e-9 else "inconclusive"
         out.append(GateResult(**base, accuracy=acc["average"], reference=ref_acc["average"], drop=drop,
-                              language_drops=drops, worst_language=worst, passed=passed, reason=reason))
+                              language_drops=drops, worst_language=worst, passed=passed, reason=reason,
+                              drop_ci=interval["average"][1:] if interval else None,
+                              language_drop_cis={k: v[1:] for k, v in interval["languages"].items()}
+                              if interval else {}, verdict=verdict))
     return out
+
+
+def _drop_interval(ref_acc: dict, acc: dict, higher_is_better: bool) -> dict | None:
+    """Paired bootstrap of the drop over the same examples, when both cells kept their per-example values."""
+    from bench.metrics import paired_bootstrap_drop
+
+    ref_pe, var_pe = ref_acc.get("per_example") or {}, acc.get("per_example") or {}
+    langs = [lang for lang in acc["scores"] if ref_pe.get(lang) and var_pe.get(lang)]
+    if not langs or len(langs) != len(acc["scores"]):
+        return None
+    try:
+        return paired_bootstrap_drop({k: ref_pe[k] for k in langs}, {k: var_pe[k] for k in langs}, higher_is_better)
+    except ValueError:  # not the same examples (another --max-examples or data): no paired interval
+        return None
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> list[str]:

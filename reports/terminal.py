@@ -22,9 +22,11 @@ def print_sweep_table(records: list[dict], rule: dict, console: Console | None =
         if r.get("status") != "ok":
             table.add_row(r["cell_id"], f"[red]failed[/red]: {r.get('error', '')[:60]}", "-", "-", "-", "-", "-")
             continue
-        table.add_row(r["cell_id"], "ok", fmt(g.accuracy, ".2f") if g else "-", fmt(g.drop, "+.2f") if g else "-",
+        drop = (fmt(g.drop, "+.2f") + (f" [{g.drop_ci[0]:+.2f}, {g.drop_ci[1]:+.2f}]" if g.drop_ci else "")) if g else "-"
+        table.add_row(r["cell_id"], "ok", fmt(g.accuracy, ".2f") if g else "-", drop,
                       (g.worst_language or "-") if g else "-",
-                      {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "n/a"}[g.passed] if g else "-",
+                      {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+                       "inconclusive": "[yellow]inconclusive[/yellow]"}.get(g.verdict, "n/a") if g else "-",
                       fmt(throughput_at(r, shape)))
     console.print(table)
 

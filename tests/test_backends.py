@@ -110,8 +110,8 @@ def test_large_models_use_one_external_data_file(reference, tmp_path, monkeypatc
     assert info["external_data"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.data"]
     assert (tmp_path / "model.onnx").stat().st_size < 1024 * 1024  # weights are outside the graph
-    session = onnx_backend.ort_session(tmp_path / "model.onnx", "cpu", 1)
-    out = onnx_backend.OrtRunner(session, "cpu", 1)(inputs)
+    session, details = onnx_backend.ort_session(tmp_path / "model.onnx", "cpu", 1)
+    out = onnx_backend.OrtRunner(session, "cpu", 1, details)(inputs)
     np.testing.assert_allclose(out["hidden_state"], expected["hidden_state"], atol=1e-3)
 
 
@@ -141,6 +141,12 @@ def test_backend_on_cuda(name, reference):
     parity = compare(runner(inputs), expected, inputs["attention_mask"], checkpoint.head)
     min_cos, max_abs = BOUNDS[name]
     assert parity["min_cosine"] >= min_cos and parity["max_abs_diff"] <= max_abs, parity
+    details = runner.details()
+    assert details["tf32"] is False and runner.timer == "wall"  # IEEE fp32 on both sides, one clock for all
+    if name == "onnx":  # placement recorded: None means every node runs on the CUDA provider
+        assert details["providers"][0] == "CUDAExecutionProvider" and "cpu_fallback" in details
+        prepared = runner.prepare(inputs)  # outputs pre-bound to device buffers of the right shape
+        assert [v.shape() for v in prepared.get_outputs()] == [list(expected["hidden_state"].shape)]
 
 
 @pytest.fixture(scope="module")

@@ -74,3 +74,34 @@ def test_best_span_maps_tokens_back_to_characters():
     assert score == pytest.approx(7.0)
     assert best_span(start, end, offsets, context_mask, max_answer_length=2) is not None
     assert best_span(start, end, offsets, np.zeros(11, bool)) is None
+
+
+def test_entity_counts_sum_to_seqeval_f1_exactly():
+    from bench.metrics import entity_counts, per_example_metric
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"], ["B-LOC", "O"], ["O"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["O", "B-ORG", "O"], ["B-LOC", "B-PER"], ["B-MISC"]]
+    counts = entity_counts(pred, gold)
+    assert counts[0] == [1, 1, 2] and counts[1] == [0, 1, 1]
+    assert per_example_metric({"kind": "f1_counts", "values": counts}) == pytest.approx(seqeval_f1(pred, gold))
+
+
+def test_paired_bootstrap_separates_a_real_drop_from_noise():
+    import numpy as np
+
+    from bench.metrics import paired_bootstrap_drop
+
+    rng = np.random.default_rng(0)
+    ref = rng.random(2000) < 0.9
+    same = ref.copy()  # 5 answers lost and 5 gained: a net drop of 0, the noise two variants differ by
+    same[np.flatnonzero(ref)[:5]] = False
+    same[np.flatnonzero(~ref)[:5]] = True
+    worse = ref.copy()
+    worse[np.flatnonzero(ref)[:120]] = False  # 120 of the correct answers lost: a 6-point drop
+    as_pe = lambda v: {"kind": "mean", "values": v.astype(int).tolist()}  # noqa: E731
+    noise = paired_bootstrap_drop({"de": as_pe(ref)}, {"de": as_pe(same)})["average"]
+    real = paired_bootstrap_drop({"de": as_pe(ref)}, {"de": as_pe(worse)})["average"]
+    assert noise[1] <= 0 <= noise[2] and noise[2] - noise[1] < 1.0  # paired: a narrow interval around 0
+    assert real[0] == pytest.approx(6.0) and 4.5 < real[1] < 6.0 < real[2] < 7.5  # ~1.1 points either side
+    with pytest.raises(ValueError, match="same examples"):
+        paired_bootstrap_drop({"de": as_pe(ref)}, {"de": as_pe(ref[:100])})

@@ -219,3 +219,26 @@ def test_a_resume_with_other_settings_stops_and_names_the_difference(tiny_encode
     assert (out / "results.jsonl").read_text() == stored  # nothing mixed in, nothing lost
     again = bench(*args, "--batch-sizes", "2", check_rc=0)  # the same settings resume
     assert "resuming: 1 of 1 cells" in again.stderr and (out / "results.jsonl").read_text() == stored
+
+
+def test_gate_reads_pass_fail_or_inconclusive_from_the_paired_interval():
+    import numpy as np
+
+    ref = (np.arange(1000) % 10 != 0).astype(int)  # 90% correct
+
+    def cell(backend, lost):
+        values = ref.copy()
+        values[np.flatnonzero(ref)[:lost]] = 0  # `lost` answers of the reference's correct ones become wrong
+        c = _cell("m", backend, "tatoeba", 0, 10.0, langs={"de": 100.0 * values.mean()})
+        c["accuracy"]["per_example"] = {"de": {"kind": "mean", "values": values.tolist()}}
+        return c
+
+    records = [cell("eager", 0), cell("onnx", 2), cell("bf16", 10), cell("onnx-int8", 50)]
+    verdicts = {g.backend: g for g in gate(records, {"mode": "absolute", "points": 1.0})}
+    assert verdicts["onnx"].verdict == "pass" and verdicts["onnx"].drop_ci[1] < 1.0  # 0.2 points, surely < 1
+    assert verdicts["bf16"].verdict == "inconclusive"  # 1.0 points: the interval straddles the limit
+    assert verdicts["bf16"].drop_ci[0] < 1.0 < verdicts["bf16"].drop_ci[1]
+    assert verdicts["onnx-int8"].verdict == "fail" and verdicts["onnx-int8"].drop_ci[0] > 1.0  # 5 points
+    assert set(verdicts["onnx"].language_drop_cis) == {"de"}
+    no_data = {g.backend: g for g in gate(HAND_MADE, {"mode": "absolute", "points": 1.0})}
+    assert no_data["onnx-int8"].drop_ci is None and no_data["onnx-int8"].verdict == "pass"  # point estimate

@@ -69,6 +69,11 @@ class LanguageResult:
     scores: dict[str, float]
     n_examples: int
     predictions: Any = None
+    # What the primary metric is made of, example by example, for paired bootstrap intervals on drops
+    # (bench.metrics.per_example_metric): {"kind": "mean", "values": [...]} (accuracy: 0/1, QA: F1 in 0..1) or
+    # {"kind": "f1_counts", "values": [[true positives, predicted, gold], ...]} (seqeval F1). None: not
+    # decomposable (BUCC's F1 at a threshold chosen over all pairs).
+    per_example: dict | None = None
 
 
 class Task:

@@ -62,7 +62,9 @@ class PairClassification(Task):
                       max_length=max_length)["input_ids"]
         outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length, token_level=False)
         predicted = [labels[int(np.argmax(o["logits"]))] for o in outputs]
-        return LanguageResult({"accuracy": accuracy(predicted, [e[2] for e in examples])}, len(examples), predicted)
+        gold = [e[2] for e in examples]
+        return LanguageResult({"accuracy": accuracy(predicted, gold)}, len(examples), predicted,
+                              {"kind": "mean", "values": [int(p == g) for p, g in zip(predicted, gold)]})
 
 
 class XNLI(PairClassification):

@@ -91,7 +91,10 @@ class QATask(Task):
         predictions = {e.id: (e.context[best[i][1]:best[i][2]] if i in best else "")
                        for i, e in enumerate(examples)}
         references = {e.id: e.answers for e in examples}
-        return LanguageResult(self.score(predictions, references, lang), len(examples), predictions)
+        scores = self.score(predictions, references, lang)
+        per_question = scores.pop("per_example_f1")
+        return LanguageResult(scores, len(examples), predictions,
+                              {"kind": "mean", "values": [round(per_question[e.id], 4) for e in examples]})
 
     def format_predictions(self, predictions) -> str:
         return json.dumps(predictions, ensure_ascii=False, indent=1)

@@ -85,8 +85,9 @@ class Tatoeba(RetrievalTask):
         b = embed(runner, checkpoint, eng, batch_size, max_length)
         queries, keys = (a, b) if self.direction == "xx->en" else (b, a)
         predicted = (queries @ keys.T).argmax(1)
+        correct = {"kind": "mean", "values": [int(p == i) for i, p in enumerate(predicted)]}
         return LanguageResult({"accuracy": accuracy(list(predicted), list(range(len(src))))}, len(src),
-                              [int(p) for p in predicted])
+                              [int(p) for p in predicted], correct)
 
 
 def _margin_candidates(a: np.ndarray, b: np.ndarray, k: int = 4, chunk: int = 2048):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from bench.metrics import seqeval_f1
+from bench.metrics import entity_counts, seqeval_f1
 from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
 
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -127,7 +127,8 @@ class TaggingTask(Task):
             for k, pos in enumerate(firsts):
                 predicted[s][a + k] = labels[int(np.argmax(logits[min(pos, len(logits) - 1)]))]
         gold = [tags for _, tags in examples]
-        return LanguageResult({"f1": seqeval_f1(predicted, gold)}, len(examples), predicted)
+        return LanguageResult({"f1": seqeval_f1(predicted, gold)}, len(examples), predicted,
+                              {"kind": "f1_counts", "values": entity_counts(predicted, gold)})
 
     def read_training_file(self, path: Path) -> list[Sentence]:
         return read_conllu(path, self.label_set) if path.suffix == ".conllu" else read_word_tag_tsv(path, self.label_set)

@@ -15,12 +15,17 @@ def render(ctx: ReportContext) -> Section:
     for g in ctx.gate:
         r = by_id[g.cell_id]
         rows.append({"model": g.model, "backend": g.backend, "task": g.task, "metric": g.metric,
-                     "accuracy": g.accuracy, "drop": g.drop, "worst language": g.worst_language or "-",
-                     "gate": {True: "pass", False: "FAIL", None: "n/a"}[g.passed],
+                     "accuracy": g.accuracy, "drop": g.drop,
+                     "drop 95% CI": f"[{g.drop_ci[0]:+.2f}, {g.drop_ci[1]:+.2f}]" if g.drop_ci else "-",
+                     "worst language": g.worst_language or "-",
+                     "gate": {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}.get(g.verdict, "n/a"),
                      "seq/s": throughput_at(r, ctx.shape), "size MB": r.get("size_mb")})
     section = Section("Summary").text(
         f"Each variant is compared with eager fp32 of the same checkpoint on the same task and languages; "
-        f"it passes the gate with an {rule_text}. Throughput is sequences per second at batch "
+        f"it passes the gate with an {rule_text}. The drop's 95% interval is a paired bootstrap over the same "
+        f"examples (variant and eager fp32 resampled together, language by language): the gate reads **pass** "
+        f"when the whole interval is within the limit, **FAIL** when it is wholly beyond, **inconclusive** when "
+        f"it straddles the limit (more examples would decide). Throughput is sequences per second at batch "
         f"{ctx.shape[0]} x sequence length {ctx.shape[1]}." if ctx.shape else "No timing data.")
     if rows:
         section.table(pd.DataFrame(rows))
