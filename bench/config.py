@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
 import typing
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def _default_text(f: dataclasses.Field) -> str | None:
 def _scalar_type(hint):
     """The type argparse converts to: the non-None member of `X | None`, the item type of lists."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, __import__("types").UnionType) and args:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
         hint = args[0]
     return hint
 
@@ -86,7 +87,7 @@ def add_options(parser, cls, skip: tuple[str, ...] = ()) -> None:
             continue
         kind = _scalar_type(hints[f.name])
         shown = _default_text(f)
-        text = meta["help"] + (f" (default: {shown})" if shown else "")
+        text = (meta["help"] + (f" (default: {shown})" if shown else "")).replace("%", "%%")  # argparse formats help
         meta = {k: meta.get(k) for k in ("flag", "parse", "choices", "repeat", "metavar", "required")}
         kwargs: dict = {"dest": f.name, "default": None, "help": text}
         if kind is bool:

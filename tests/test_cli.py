@@ -195,3 +195,13 @@ def test_demo_int8_below_a_full_agreement_bound_is_marked_failed(tmp_path):
     assert parity["passed"] is False and proc.returncode == 1
     assert "FAILED: onnx-int8 fails its parity bound" in proc.stderr and "bound 100%" in proc.stderr
     assert "FAIL" in proc.stdout
+
+
+def test_every_subcommand_prints_its_help():
+    from bench.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        proc = bench(name, "--help")
+        assert proc.returncode == 0 and "usage: bench " + name in proc.stdout, (name, proc.stderr[-500:])
+    assert "95% interval" in bench("run", "--help").stdout and "(default: 3)" in bench("run", "--help").stdout
