@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+from bench.batching import (DEFAULT_POLICY, TaskFeed, check_policies, length_histogram,
+                            prediction_agreement)
 from bench.env import collect_env
 from bench.measure import load_with_parity
 from bench.schema import AccuracyRecord, accuracy_record
@@ -23,37 +25,69 @@ def check_scorable(task, checkpoint) -> None:
     task.check_head(checkpoint)
 
 
-def load_task_data(task, langs: list[str] | None, data_dir: Path | None, split: str) -> dict:
-    """language -> (examples, source): every file is read before any compute, so bad data fails first."""
+def load_task_data(task, langs: list[str] | None, data_dir: Path | None, split: str,
+                   max_examples: int | None = None) -> dict:
+    """language -> (examples, source): every file is read before any compute, so bad data fails first.
+    `max_examples` keeps each language's first N examples (the record says so in `max_examples`)."""
+    if max_examples is not None and max_examples < 1:
+        raise UserError(f"--max-examples must be a positive number of examples per language, not {max_examples}")
     source = DataSource(data_dir, split)
-    return {lang: task.load(lang, source) for lang in (langs or list(task.languages))}
+    data = {lang: task.load(lang, source) for lang in (langs or list(task.languages))}
+    if max_examples:
+        data = {lang: (task.first(examples, max_examples), where) for lang, (examples, where) in data.items()}
+    return data
 
 
 def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size: int, max_length: int | None,
-                     command: str = "", log=lambda m: None,
-                     min_agreement: float | None = None) -> tuple[AccuracyRecord, dict]:
-    """The accuracy record and the predictions per language."""
+                     command: str = "", log=lambda m: None, min_agreement: float | None = None,
+                     batching: list[str] | None = None,
+                     max_tokens: int | None = None, max_examples: int | None = None) -> tuple[AccuracyRecord, dict]:
+    """The accuracy record and the predictions per language. Each batching policy makes one timed pass over
+    every language (bench.batching); the first policy's pass is the one scored, the others must agree with it."""
     checkpoint = variant.checkpoint
     max_length = max_length or task.default_max_length
+    policies = check_policies(batching or [DEFAULT_POLICY], max_tokens)
     runner, parity, _ = load_with_parity(variant.artifact, variant.device, variant.threads, min_agreement)
-    scores, counts, predictions, sources, per_example = {}, {}, {}, {}, {}
     t0 = time.perf_counter()
-    for lang, (examples, sources[lang]) in data.items():
-        log(f"{task.name} {lang}: {variant.backend} on {variant.device} ...")
-        result = task.evaluate(runner, checkpoint, examples, lang, batch_size, max_length)
-        scores[lang], counts[lang], predictions[lang] = result.scores, result.n_examples, result.predictions
-        per_example[lang] = result.per_example
+    label = f"{variant.backend} on {variant.device}"
+    passes = [_policy_pass(runner, task, checkpoint, data, policy, batch_size, max_tokens, max_length, label, log)
+              for policy in policies]
+    scores, counts, predictions, per_example, feed = passes[0]
+    throughput = {}
+    for pass_scores, _, pass_predictions, _, pass_feed in passes:
+        average = _mean(s[task.metric_name] for s in pass_scores.values())
+        throughput[pass_feed.policy] = {**pass_feed.summary(counts, average, max_length),
+                                        "prediction_agreement": prediction_agreement(predictions, pass_predictions)}
     primary = {lang: s[task.metric_name] for lang, s in scores.items()}
     record = accuracy_record(
         task=task.name, family=task.family, metric=task.metric_name, higher_is_better=task.higher_is_better,
-        split=split, scores=primary, all_scores=scores, average=sum(primary.values()) / len(primary),
+        split=split, scores=primary, all_scores=scores, average=_mean(primary.values()),
         n_examples=counts, languages=list(data), model=checkpoint.name, checkpoint=str(checkpoint.path),
         checkpoint_metadata=checkpoint.metadata, backend=variant.backend, options=variant.artifact.options,
         device=variant.device, layer=variant.layer, layers_executed=variant.artifact.manifest["layers_executed"],
-        max_length=max_length, batch_size=batch_size,
-        data_sources=sources, per_example=per_example, parity=parity, eval_seconds=time.perf_counter() - t0, threads=runner.threads(),
-        env=collect_env(), command=command)
+        max_length=max_length, batch_size=batch_size, batching=policies[0], max_examples=max_examples, task_throughput=throughput,
+        input_lengths={lang: length_histogram(c.lengths) for lang, c in feed.counts.items()},
+        data_sources={lang: source for lang, (_, source) in data.items()}, per_example=per_example, parity=parity,
+        eval_seconds=time.perf_counter() - t0, threads=runner.threads(), env=collect_env(), command=command)
     return record, predictions
+
+
+def _policy_pass(runner, task, checkpoint, data: dict, policy: str, batch_size: int, max_tokens: int | None,
+                 max_length: int, label: str, log):
+    feed = TaskFeed(runner, policy, batch_size, max_tokens)
+    scores, counts, predictions, per_example = {}, {}, {}, {}
+    for lang, (examples, _) in data.items():
+        log(f"{task.name} {lang}: {label}, {policy} batching ...")
+        feed.language(lang)
+        result = task.evaluate(feed, checkpoint, examples, lang, max_length)
+        scores[lang], counts[lang], predictions[lang] = result.scores, result.n_examples, result.predictions
+        per_example[lang] = result.per_example
+    return scores, counts, predictions, per_example, feed
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
 
 
 def accuracy_record_name(record: AccuracyRecord) -> str:

@@ -32,7 +32,7 @@ def run_cell(spec: dict) -> dict:
         if checkpoint.trained:
             check_scorable(task, checkpoint)
             data.update(load_task_data(task, spec.get("langs"), spec.get("data_dir") and Path(spec["data_dir"]),
-                                       spec.get("split", "test")))
+                                       spec.get("split", "test"), spec.get("max_examples")))
 
     variant = prepare_variant(spec["model"], spec["backend"], spec["device"], task=task,
                               random_init=spec.get("random_init", False), threads=spec.get("threads"),
@@ -45,7 +45,9 @@ def run_cell(spec: dict) -> dict:
     if checkpoint.trained:
         record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
                                                spec.get("eval_batch_size", 32), None,
-                                               min_agreement=spec.get("min_agreement"))
+                                               min_agreement=spec.get("min_agreement"),
+                                               batching=spec.get("batching"), max_tokens=spec.get("max_tokens"),
+                                               max_examples=spec.get("max_examples"))
         if spec.get("predictions_dir"):
             write_outputs(Path(spec["predictions_dir"]), task, record, predictions)
         result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]

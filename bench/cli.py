@@ -78,14 +78,17 @@ def cmd_best(args) -> int:
     from reports.report import load_run
     from reports.terminal import print_best
 
+    from reports.analysis import choose_throughput
+
     records, _ = load_run(args.run)
-    return 0 if print_best(records, args.within, csv(args.task) if args.task else None) else 1
+    measure = choose_throughput(records, args.throughput, args.batching)
+    return 0 if print_best(records, args.within, csv(args.task) if args.task else None, measure) else 1
 
 
 def cmd_report(args) -> int:
     from reports.report import build_report
 
-    out = build_report(args.run, args.out)
+    out = build_report(args.run, args.out, args.throughput, args.batching)
     print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
     return 0
 
@@ -139,6 +142,14 @@ def _command(sub, name: str, help: str, func, *configs):
     return p
 
 
+def _throughput_options(p) -> None:
+    p.add_argument("--throughput", default="task", choices=["task", "fixed-shape"],
+                   help="task: examples/s on the task's own inputs (default); fixed-shape: the timing grid's "
+                        "padded synthetic batches")
+    p.add_argument("--batching", default=None, metavar="POLICY",
+                   help="task throughput under this batching policy (default: the run's scored policy)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Light imports only: the configs' modules import no torch, so `bench --help` stays fast.
     from bench.distill import DistillConfig
@@ -166,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("run", type=Path, help="sweep run directory")
     be.add_argument("--within", type=float, default=1.0, help="points of accuracy (default: 1.0)")
     be.add_argument("--task", default=None, help="comma-separated tasks (default: every task of the run)")
+    _throughput_options(be)
     be.set_defaults(func=cmd_best)
     rp = sub.add_parser("report", help="report.md, report.html and plots from a sweep (default: RUN/report/)")
     rp.add_argument("run", type=Path, help="sweep run directory")
     rp.add_argument("--out", type=Path, default=None, help="where to write the report (default: RUN/report)")
+    _throughput_options(rp)
     rp.set_defaults(func=cmd_report)
     cp = sub.add_parser("compare", help="throughput and accuracy deltas between two sweeps")
     cp.add_argument("run_a", type=Path, help="the sweep compared against")

@@ -160,3 +160,18 @@ def data_dir_option():
 
 def split_option():
     return option("test", "which split to score", choices=["test", "dev"])
+
+
+def batching_option():
+    return option(help="batching policies of the task-throughput passes, comma-separated: fixed, dynamic, sorted, "
+                       "tokens (the first is scored; see bench/batching.py)", parse=csv,
+                  default_factory=lambda: ["sorted"])
+
+
+def max_tokens_option():
+    return option(None, "token budget per batch of the 'tokens' policy (rows x padded length)", shown_default="4096")
+
+
+def max_examples_option():
+    return option(None, "score each language's first N examples only (recorded; intervals widen)",
+                  shown_default="all")

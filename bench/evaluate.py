@@ -7,9 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.batching import check_policies
 from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
-from bench.config import (backend_option, backend_options_option, data_dir_option, device_option, langs_option,
-                          model_option, option, split_option, threads_option)
+from bench.config import (backend_option, backend_options_option, batching_option, data_dir_option, device_option,
+                          langs_option, max_examples_option, max_tokens_option, model_option, option, split_option, threads_option)
 from bench.schema import AccuracyRecord
 from bench.tasks import TASK_NAMES, get_task
 from bench.variant import prepare_variant
@@ -27,6 +28,9 @@ class EvalConfig:
     split: str = split_option()
     out: Path | None = option(None, "directory for the record and predictions/{task}/{split}-{lang}.*")
     batch_size: int = option(32, "inputs per forward call")
+    batching: list[str] = batching_option()
+    max_tokens: int | None = max_tokens_option()
+    max_examples: int | None = max_examples_option()
     max_length: int | None = option(None, "tokens per input (QA: window length)", shown_default="the task's")
     layer: int | None = option(None, "retrieval: encoder layer to pool", shown_default="the task's choice")
     threads: int | None = threads_option()
@@ -39,12 +43,14 @@ def run_eval(cfg: EvalConfig, log=lambda m: print(m, file=sys.stderr)) -> Accura
 
     def checks(checkpoint) -> None:
         check_scorable(task, checkpoint)
-        data.update(load_task_data(task, cfg.langs, cfg.data_dir, cfg.split))
+        check_policies(cfg.batching, cfg.max_tokens)  # before any export
+        data.update(load_task_data(task, cfg.langs, cfg.data_dir, cfg.split, cfg.max_examples))
 
     variant = prepare_variant(cfg.model, cfg.backend, cfg.device, task=task, layer=cfg.layer, options=cfg.options,
                               threads=cfg.threads, before_export=checks)
     record, predictions = measure_accuracy(variant, task, data, cfg.split, cfg.batch_size, cfg.max_length,
-                                           cfg.command, log)
+                                           cfg.command, log, batching=cfg.batching, max_tokens=cfg.max_tokens,
+                                           max_examples=cfg.max_examples)
     if cfg.out:
         write_outputs(cfg.out, task, record, predictions)
     return record

@@ -6,15 +6,18 @@ Writers build records with the builders below and `validate` them before writing
 * 1: performance and accuracy records carried `schema_version: 1`; sweep cells carried none.
 * 2: every record kind carries `schema_version`; `env.cpu.isa` names the instruction sets that decide which
   inference paths this CPU accelerates (derived from `env.cpu.flags` when a version-1 record is upgraded).
+* 3: accuracy records (and the accuracy summary of sweep cells) gain `batching`, `task_throughput` and
+  `input_lengths`: throughput measured on the task's own inputs during the accuracy pass. Older records have
+  none; readers fall back to the fixed-shape timing grid and say so.
 """
 
 
 import time
-import types
-import typing
 from typing import Any, Literal, NotRequired, TypedDict
 
-SCHEMA_VERSION = 2
+from bench.typecheck import SchemaError, check_typeddict
+
+SCHEMA_VERSION = 3
 
 
 class CpuIsa(TypedDict):
@@ -96,6 +99,37 @@ class PerformanceRecord(TypedDict):
     command: str  # the command line
 
 
+class TaskThroughputFigures(TypedDict):
+    """Throughput over a task's real inputs, for one language or all of them (bench.batching)."""
+    examples: int  # the task's examples scored (sentences, sentence pairs, questions)
+    sequences: int  # model inputs: both sides of a retrieval pair, every QA window
+    tokens: int  # real (non-padding) tokens fed
+    padded_tokens: int  # tokens fed including padding (rows x width, summed over batches)
+    padding_fraction: float  # 1 - tokens / padded_tokens
+    batches: int  # forward calls timed
+    model_seconds: float  # seconds of forward calls (after synchronisation; compiles excluded)
+    tokenize_seconds: float  # seconds of tokenisation (timed apart, not in model_seconds)
+    examples_per_s: float  # examples / model_seconds
+    sequences_per_s: float  # sequences / model_seconds
+    tokens_per_s: float  # real tokens / model_seconds
+
+
+class TaskThroughput(TaskThroughputFigures):
+    """One batching policy's timed pass over every language of an accuracy record."""
+    policy: str  # fixed, dynamic, sorted or tokens (bench.batching)
+    batch_size: int  # rows per batch at most (the tokens policy: set by max_tokens instead)
+    max_tokens: int | None  # the tokens policy's budget (rows x width); None for the others
+    max_length: int  # tokens per input at most (fixed: every batch's width)
+    compiles: int  # graphs a compiling runner built during the pass, warm-up included (a timed call that
+    # compiled was timed again once compiled)
+    compile_seconds: float  # seconds of the calls that compiled (the warm-up's whole, if it compiled); not in
+    # model_seconds
+    warmup_batches: int  # untimed calls on the pass's first real batch
+    average: float  # the primary metric of this pass, percent (equal across policies up to numerical noise)
+    prediction_agreement: float  # fraction of this pass's predictions equal to the scored (first) policy's
+    languages: dict[str, TaskThroughputFigures]  # language -> the same figures
+
+
 class AccuracyRecord(TypedDict):
     """`bench eval`: one (model, backend, task) on its languages."""
     schema_version: int
@@ -120,6 +154,12 @@ class AccuracyRecord(TypedDict):
     layers_executed: NotRequired[int]  # transformer layers run, as in PerformanceRecord
     max_length: int  # tokens per input (QA: window length)
     batch_size: int  # inputs per forward call
+    batching: NotRequired[str]  # the batching policy of the scored pass (schema 3)
+    max_examples: NotRequired[int | None]  # --max-examples: each language's first N examples only; None: all
+    task_throughput: NotRequired[dict[str, TaskThroughput]]  # policy -> throughput on the task's inputs, timed
+    # during that policy's pass (schema 3)
+    input_lengths: NotRequired[dict[str, dict[str, Any]]]  # language -> token lengths of the model inputs:
+    # bin_width, counts (histogram), mean, p50, p90, max (schema 3)
     data_sources: dict[str, str]  # language -> file (or hub configuration) the examples came from
     per_example: NotRequired[dict[str, dict[str, Any] | None]]  # language -> the primary metric example by
     # example (bench.tasks.base.LanguageResult.per_example), for paired bootstrap intervals on drops
@@ -178,56 +218,8 @@ class SweepCellRecord(TypedDict):
 KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": AccuracyRecord,
                           "sweep_cell": SweepCellRecord}
 ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
-                    "split", "layer", "data_sources", "per_example")
-
-
-class SchemaError(ValueError):
-    """A record does not match its kind's schema."""
-
-
-def _check(value, hint, where: str) -> None:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return
-    if origin is NotRequired:
-        return _check(value, args[0], where)
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in args:
-            try:
-                return _check(value, option, where)
-            except SchemaError as e:
-                errors.append(str(e))
-        raise SchemaError(errors[0])
-    if hint is type(None):
-        if value is not None:
-            raise SchemaError(f"{where} must be null")
-        return
-    if origin is Literal:
-        if value not in args:
-            raise SchemaError(f"{where} must be one of {', '.join(map(repr, args))}, not {value!r}")
-        return
-    if typing.is_typeddict(hint):
-        return _check_typeddict(value, hint, where)
-    base = origin or hint
-    expected = (int, float) if base is float else base
-    if not isinstance(value, expected) or (base in (int, float) and isinstance(value, bool)):
-        raise SchemaError(f"{where} must be {getattr(base, '__name__', base)}, not {type(value).__name__}")
-    if base is list and args:
-        for i, item in enumerate(value):
-            _check(item, args[0], f"{where}[{i}]")
-
-
-def _check_typeddict(value, cls, where: str) -> None:
-    if not isinstance(value, dict):
-        raise SchemaError(f"{where} must be an object")
-    hints = typing.get_type_hints(cls, include_extras=True)
-    missing = [k for k in cls.__required_keys__ if k not in value]
-    if missing:
-        raise SchemaError(f"{where} lacks {', '.join(missing)}")
-    for key, hint in hints.items():
-        if key in value:
-            _check(value[key], hint, f"{where}.{key}")
+                    "split", "layer", "data_sources", "per_example", "batching", "task_throughput",
+                    "input_lengths", "max_examples")
 
 
 def validate(record: dict) -> dict:
@@ -235,7 +227,7 @@ def validate(record: dict) -> dict:
     kind = record.get("kind") if isinstance(record, dict) else None
     if kind not in KINDS:
         raise SchemaError(f"record kind {kind!r} is not one of {', '.join(KINDS)}")
-    _check_typeddict(record, KINDS[kind], kind)
+    check_typeddict(record, KINDS[kind], kind)
     if record["schema_version"] != SCHEMA_VERSION:
         raise SchemaError(f"{kind} has schema_version {record['schema_version']}, this code writes {SCHEMA_VERSION}")
     return record
@@ -262,6 +254,8 @@ def upgrade(record: dict) -> dict:
             cpu.setdefault("isa", cpu_isa(cpu.get("flags", [])))
             record["env"] = {**record["env"], "cpu": cpu}
         record["schema_version"] = 2
+    if version < 3:  # version 3 only added optional keys (task throughput)
+        record["schema_version"] = 3
     return record
 
 
@@ -286,4 +280,4 @@ def sweep_cell_record(**fields) -> SweepCellRecord:
 
 def accuracy_summary(record: AccuracyRecord) -> dict:
     """What a sweep cell keeps of its accuracy record."""
-    return {k: record[k] for k in ACCURACY_SUMMARY}
+    return {k: record[k] for k in ACCURACY_SUMMARY if k in record}

@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.config import (csv, data_dir_option, device_option, int_list, langs_option, option, split_option,
-                          threads_option)
+from bench.config import (batching_option, csv, data_dir_option, device_option, int_list, langs_option,
+                          max_examples_option, max_tokens_option, option, split_option, threads_option)
 from bench.harness import TimingConfig
 from bench.schema import sweep_cell_record
 from bench.store import CONFIG_FILE, ResultStore
@@ -44,6 +44,9 @@ class SweepConfig:
     retry_failed: bool = option(False, "re-run cells recorded as failed")
     timing: TimingConfig = field(default_factory=TimingConfig)
     eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
+    batching: list[str] = batching_option()
+    max_tokens: int | None = max_tokens_option()
+    max_examples: int | None = max_examples_option()
     min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a cell to "
                                                "pass (0..1)", shown_default="each backend's")
     command: str = ""
@@ -102,7 +105,9 @@ def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
     return {**cell, "device": cfg.device, "langs": cfg.langs, "batch_sizes": cfg.batch_sizes,
             "seq_lens": cfg.seq_lens, "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
             "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
-            "eval_batch_size": cfg.eval_batch_size, "min_agreement": cfg.min_agreement,
+            "eval_batch_size": cfg.eval_batch_size, "batching": cfg.batching, "max_tokens": cfg.max_tokens,
+            "max_examples": cfg.max_examples,
+            "min_agreement": cfg.min_agreement,
             "predictions_dir": str(cfg.out / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
 
@@ -128,7 +133,7 @@ def _run_cell_process(spec: dict, timeout: float | None) -> dict:
 
 
 MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
-                        "timing", "eval_batch_size")
+                        "timing", "eval_batch_size", "batching", "max_tokens", "max_examples")
 
 
 def measurement_settings(cfg: SweepConfig) -> dict:
@@ -158,11 +163,13 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from tqdm import tqdm
 
+    from bench.batching import check_policies
     from bench.tasks import get_task
     from export.registry import get_backend
 
     for t in cfg.tasks:
         get_task(t)  # unknown names fail before any work
+    check_policies(cfg.batching, cfg.max_tokens)
     for b in cfg.backends:
         get_backend(b)
     gate = cfg.gate()

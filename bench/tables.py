@@ -40,6 +40,25 @@ def print_eval_table(record: dict, console: Console | None = None) -> None:
     table.add_row("[bold]average[/bold]", f"[bold]{record['average']:.2f}[/bold]",
                   str(sum(record["n_examples"].values())))
     console.print(table)
+    print_task_throughput(record, console)
+
+
+def print_task_throughput(record: dict, console: Console) -> None:
+    """One row per batching policy: throughput on the task's own inputs (model time; tokenisation apart)."""
+    blocks = record.get("task_throughput") or {}
+    if not blocks:
+        return
+    table = Table(title=f"task throughput ({record['task']}, model time only, threads {record['threads']})")
+    for col in ("batching", "examples/s", "tokens/s", "padding", "batches", "model s", "tokenize s", "compiles",
+                record["metric"], "same predictions"):
+        table.add_column(col, justify="left" if col == "batching" else "right")
+    for policy, b in blocks.items():
+        table.add_row(policy + (" (scored)" if policy == record.get("batching") else ""), fmt(b["examples_per_s"]),
+                      fmt(b["tokens_per_s"], ".0f"), f"{b['padding_fraction']:.1%}", str(b["batches"]),
+                      fmt(b["model_seconds"], ".2f"), fmt(b["tokenize_seconds"], ".2f"),
+                      f"{b['compiles']} ({b['compile_seconds']:.1f} s)" if b["compiles"] else "0",
+                      f"{b['average']:.2f}", f"{b['prediction_agreement']:.2%}")
+    console.print(table)
 
 
 def print_listing(console: Console | None = None) -> None:

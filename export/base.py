@@ -78,6 +78,11 @@ class Runner:
         """Thread settings actually in force, for the record."""
         return {}
 
+    def compilations(self) -> int:
+        """Graphs this runner has compiled so far (compiling runners build one per new input shape); the task
+        feed times a call that compiled again once compiled, and reports the compiles apart."""
+        return 0
+
     def details(self) -> dict:
         """Numerics and placement actually in force (TF32, providers, CPU fallback), for the record."""
         return {}

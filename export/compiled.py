@@ -1,5 +1,12 @@
 """torch.compile (Inductor) of the eager fp32 model. Compilation happens on the first calls for each
-shape, so the harness's warm-up absorbs it; the compile time is not part of the timed iterations."""
+shape, so the harness's warm-up absorbs it; the compile time is not part of the timed iterations.
+
+Shape changes (the ragged batches of task throughput, bench.batching): option `shapes`. `auto` (default) is
+torch's automatic dynamic shapes: the first shape gets a specialised graph, the first shape change one graph
+with symbolic batch and length that serves the rest (two compiles per pass instead of one per shape, and no
+silent fall-back to eager once dynamo's recompile limit of 8 is hit). `static` compiles every new shape
+(`dynamic=False`); `dynamic` starts symbolic. The runner counts the graphs it built (`compilations`), and the
+task feed reports them and their time apart from the model time."""
 
 import shutil
 
@@ -11,8 +18,9 @@ class CompileBackend(Backend):
     name = "compile"
     description = "torch.compile (Inductor), fp32"
     exports_files = False
-    default_options = {"mode": "default"}
-    option_values = {"mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
+    default_options = {"mode": "default", "shapes": "auto"}
+    option_values = {"mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                     "shapes": ("auto", "static", "dynamic")}
 
     def availability(self, device):
         reason = super().availability(device)
@@ -28,6 +36,13 @@ class CompileBackend(Backend):
 
         set_torch_threads(threads)
         wrapper = load_wrapper(artifact.checkpoint, artifact.options.get("layer")).to(device)
-        # dynamic=False: one specialised graph per benchmarked shape, the fastest steady state.
-        compiled = torch.compile(wrapper, mode=artifact.options["mode"], dynamic=False)
-        return TorchRunner(compiled, device, wrapper.head.outputs)
+        dynamic = {"auto": None, "static": False, "dynamic": True}[artifact.options.get("shapes", "auto")]
+        compiled = torch.compile(wrapper, mode=artifact.options["mode"], dynamic=dynamic)
+        return CompiledRunner(compiled, device, wrapper.head.outputs)
+
+
+class CompiledRunner(TorchRunner):
+    def compilations(self) -> int:
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])

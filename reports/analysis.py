@@ -30,6 +30,73 @@ def throughput_at(record: dict, shape: tuple[int, int] | None) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class Throughput:
+    """Which throughput an analysis reads. `task`: examples/s over the task's own inputs under one batching
+    policy, timed during the accuracy pass (bench.batching; the default). `fixed-shape`: sequences/s of the
+    timing grid's synthetic padded batches at one (batch, sequence length)."""
+
+    kind: str  # "task" or "fixed-shape"
+    policy: str | None = None  # task: the batching policy
+    shape: tuple[int, int] | None = None  # fixed-shape: (batch size, sequence length)
+    note: str = ""  # why this choice was made, when it was not the one asked for
+
+    def of(self, record: dict) -> float | None:
+        if self.kind == "task":
+            block = ((record.get("accuracy") or {}).get("task_throughput") or {}).get(self.policy)
+            return block["examples_per_s"] if block else None
+        return throughput_at(record, self.shape)
+
+    @property
+    def unit(self) -> str:
+        return "examples/s" if self.kind == "task" else "seq/s"
+
+    @property
+    def caption(self) -> str:
+        if self.kind == "task":
+            return (f"task throughput: examples/s over each task's own test inputs, **{self.policy}** batching, "
+                    "model time only (tokenisation timed apart)")
+        if self.shape is None:
+            return "fixed-shape throughput: no timing data"
+        return (f"fixed-shape throughput: sequences/s of synthetic batches padded to batch {self.shape[0]} x "
+                f"sequence length {self.shape[1]}")
+
+    @property
+    def short(self) -> str:
+        return f"{self.policy} batching" if self.kind == "task" else \
+            f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
+
+
+THROUGHPUT_KINDS = ("task", "fixed-shape")
+
+
+def choose_throughput(records: list[dict], kind: str = "task", policy: str | None = None) -> Throughput:
+    """The throughput a report or `bench best` reads: task throughput under the run's scored policy (or
+    `policy`) when every cell with accuracy measured it; else the fixed-shape grid, with a note saying why."""
+    from models.errors import UserError
+
+    if kind not in THROUGHPUT_KINDS:
+        raise UserError(f"--throughput is one of {', '.join(THROUGHPUT_KINDS)}, not '{kind}'")
+    fixed = Throughput("fixed-shape", shape=default_shape(records))
+    if kind == "fixed-shape":
+        return fixed
+    cells = [r for r in ok_cells(records) if has_accuracy(r)]
+    measured = [set((r["accuracy"].get("task_throughput") or {})) for r in cells]
+    common = set.intersection(*measured) if measured else set()
+    if policy is not None:
+        if policy not in common:
+            raise UserError(f"no task throughput under '{policy}' batching in every cell of this run "
+                            f"(measured: {', '.join(sorted(common)) or 'none'}); rerun the sweep with --batching")
+        return Throughput("task", policy=policy)
+    scored = [r["accuracy"].get("batching") for r in cells if r["accuracy"].get("batching") in common]
+    if scored:
+        return Throughput("task", policy=max(set(scored), key=scored.count))
+    why = ("no cell has accuracy" if not cells else "its cells were measured before task throughput existed "
+           "(schema < 3)" if not any(measured) else "its cells measured no batching policy in common")
+    return Throughput("fixed-shape", shape=fixed.shape, note=f"task throughput unavailable ({why}); "
+                                                              "fixed-shape throughput shown instead")
+
+
 def reference(records: list[dict], model: str, task: str) -> dict | None:
     for r in ok_cells(records):
         if r["model"] == model and r["task"] == task and r["backend"] == "eager":
@@ -130,41 +197,42 @@ def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda k: points[k][1])
 
 
-def frontier_points(records: list[dict], task: str | None, shape) -> dict[str, tuple[float, float]]:
+def frontier_points(records: list[dict], task: str | None, measure: Throughput) -> dict[str, tuple[float, float]]:
     """(accuracy, throughput) per variant `model|backend`. task=None: the overall frontier, averaging
     accuracy (and throughput) over the variant's tasks; only variants with every task take part."""
-    cells = [r for r in ok_cells(records) if has_accuracy(r) and throughput_at(r, shape) is not None]
+    cells = [r for r in ok_cells(records) if has_accuracy(r) and measure.of(r) is not None]
     tasks = sorted({r["task"] for r in cells}) if task is None else [task]
     by_variant: dict[str, list[dict]] = {}
     for r in cells:
         if r["task"] in tasks:
             by_variant.setdefault(f"{r['model']}|{r['backend']}", []).append(r)
     return {v: (sum(r["accuracy"]["average"] for r in rs) / len(rs),
-                sum(throughput_at(r, shape) for r in rs) / len(rs))
+                sum(measure.of(r) for r in rs) / len(rs))
             for v, rs in by_variant.items() if len(rs) == len(tasks)}
 
 
-def best_within(records: list[dict], within: float, task: str, shape=None) -> dict:
+def best_within(records: list[dict], within: float, task: str, measure: Throughput | None = None) -> dict:
     """The fastest variant whose accuracy is within `within` points of the largest model's eager fp32
-    reference on `task`, with its speedup over eager fp32 of its own checkpoint and over the reference."""
-    shape = shape or default_shape(records)
+    reference on `task`, with its speedup over eager fp32 of its own checkpoint and over the reference, both
+    read from the same throughput measure (the same batching policy)."""
+    measure = measure or choose_throughput(records)
     refs = [r for r in ok_cells(records) if r["task"] == task and r["backend"] == "eager" and has_accuracy(r)]
     if not refs:
         return {"task": task, "error": f"no eager fp32 reference with accuracy for task {task}"}
     top = max(refs, key=lambda r: r.get("parameters", 0))
     target = top["accuracy"]["average"] - within
     candidates = [r for r in ok_cells(records) if r["task"] == task and has_accuracy(r)
-                  and r["accuracy"]["average"] >= target - 1e-9 and throughput_at(r, shape)]
+                  and r["accuracy"]["average"] >= target - 1e-9 and measure.of(r)]
     if not candidates:
         return {"task": task, "error": f"no variant within {within:g} points of {top['model']} eager fp32"}
-    best = max(candidates, key=lambda r: throughput_at(r, shape))
+    best = max(candidates, key=measure.of)
     own = reference(records, best["model"], task)
-    thr = throughput_at(best, shape)
+    thr = measure.of(best)
     return {
-        "task": task, "shape": shape, "within": within, "variant": best["cell_id"], "model": best["model"],
+        "task": task, "measure": measure, "within": within, "variant": best["cell_id"], "model": best["model"],
         "backend": best["backend"], "throughput": thr, "accuracy": best["accuracy"]["average"],
         "reference": top["cell_id"], "reference_accuracy": top["accuracy"]["average"],
         "accuracy_drop": top["accuracy"]["average"] - best["accuracy"]["average"],
-        "speedup_vs_reference": thr / throughput_at(top, shape),
-        "speedup_vs_own_eager": thr / throughput_at(own, shape) if own and throughput_at(own, shape) else None,
+        "speedup_vs_reference": thr / measure.of(top) if measure.of(top) else None,
+        "speedup_vs_own_eager": thr / measure.of(own) if own and measure.of(own) else None,
     }

@@ -6,6 +6,7 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,8 +17,9 @@ class ReportContext:
     records: list[dict]
     config: dict
     gate: list  # analysis.GateResult
-    shape: tuple[int, int] | None
+    shape: tuple[int, int] | None  # the fixed-shape grid's point that latency and memory sections read
     out_dir: Path  # where images go
+    throughput: Any = None  # analysis.Throughput: what frontier, summary, speedup and `best` read
 
 
 @dataclass

@@ -12,7 +12,7 @@ from bench.schema import SweepCellRecord
 from bench.store import ResultStore
 from models.errors import UserError
 from models.files import write_text_atomic
-from reports.analysis import default_shape, gate
+from reports.analysis import choose_throughput, default_shape, gate
 from reports.base import ReportContext
 from reports.sections import SECTIONS
 
@@ -33,13 +33,15 @@ def load_run(run_dir: Path) -> tuple[list[SweepCellRecord], dict]:
     return records, store.config()
 
 
-def build_report(run_dir: Path, out: Path | None = None) -> Path:
+def build_report(run_dir: Path, out: Path | None = None, throughput: str = "task",
+                 batching: str | None = None) -> Path:
     records, config = load_run(run_dir)
     name = Path(run_dir).resolve().name
     out = Path(out) if out else Path(run_dir) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     rule = config.get("gate", {"mode": "absolute", "points": 1.0})
-    ctx = ReportContext(name, records, config, gate(records, rule), default_shape(records), out)
+    ctx = ReportContext(name, records, config, gate(records, rule), default_shape(records), out,
+                        choose_throughput(records, throughput, batching))
     sections = [importlib.import_module(m).render(ctx) for m in SECTIONS]
     title = f"stilts-bench report: {name}"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -7,15 +7,15 @@ from rich.table import Table
 
 from bench.schema import SweepCellRecord
 from bench.console import fmt, wide_console
-from reports.analysis import best_within, default_shape, gate, throughput_at
+from reports.analysis import Throughput, best_within, choose_throughput, gate
 
 
 def print_sweep_table(records: list[dict], rule: dict, console: Console | None = None) -> None:
     console = console or wide_console()
-    shape = default_shape(records)
+    measure = choose_throughput(records)
     verdicts = {g.cell_id: g for g in gate(records, rule)}
-    table = Table(title=f"sweep ({len(records)} cells; throughput at batch x seq {shape})")
-    for col in ("cell", "status", "accuracy", "drop", "worst lang", "gate", "seq/s"):
+    table = Table(title=f"sweep ({len(records)} cells; throughput: {measure.short}{'; ' + measure.note if measure.note else ''})")
+    for col in ("cell", "status", "accuracy", "drop", "worst lang", "gate", measure.unit):
         table.add_column(col, justify="left" if col in ("cell", "status", "worst lang", "gate") else "right")
     for r in records:
         g = verdicts.get(r["cell_id"])
@@ -27,7 +27,7 @@ def print_sweep_table(records: list[dict], rule: dict, console: Console | None =
                       (g.worst_language or "-") if g else "-",
                       {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
                        "inconclusive": "[yellow]inconclusive[/yellow]"}.get(g.verdict, "n/a") if g else "-",
-                      fmt(throughput_at(r, shape)))
+                      fmt(measure.of(r)))
     console.print(table)
 
 
@@ -58,11 +58,15 @@ def print_compare_table(a: list[dict], b: list[dict], name_a: str, name_b: str, 
         console.print(f"cells in only one run: {', '.join(missing)}")
 
 
-def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] | None) -> bool:
+def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] | None,
+               measure: Throughput | None = None) -> bool:
     """One line per task: the fastest variant within `within` points; False when no task has one."""
+    measure = measure or choose_throughput(records)
+    if measure.note:
+        print(measure.note)
     found = False
     for task in tasks or sorted({r["task"] for r in records if r.get("status") == "ok"}):
-        b = best_within(records, within, task)
+        b = best_within(records, within, task, measure)
         if "error" in b:
             print(f"{task}: {b['error']}")
             continue
@@ -70,7 +74,7 @@ def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] |
         own = (f"{b['speedup_vs_own_eager']:.2f}x over eager fp32 of {b['model']}, "
                if b["speedup_vs_own_eager"] else "")
         print(f"{task}: fastest within {within:g} point(s) of {b['reference']} "
-              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} seq/s at batch "
-              f"{b['shape'][0]} x seq {b['shape'][1]}, {own}{b['speedup_vs_reference']:.2f}x over the reference, "
+              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} {measure.unit} ({measure.short}), "
+              f"{own}{b['speedup_vs_reference']:.2f}x over the reference, "
               f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points)")
     return found

@@ -14,7 +14,7 @@ import pytest
 from models.errors import UserError
 from bench.store import ResultStore
 from bench.sweep import SweepConfig
-from reports.analysis import best_within, frontier_points, gate, pareto
+from reports.analysis import Throughput, best_within, frontier_points, gate, pareto
 from tests.test_cli import BENCH, FAST, bench
 
 
@@ -119,7 +119,7 @@ def test_gate_absolute_and_relative():
 
 
 def test_pareto_with_ties_and_dominance():
-    points = frontier_points(HAND_MADE, "xnli", (8, 128))
+    points = frontier_points(HAND_MADE, "xnli", Throughput("fixed-shape", shape=(8, 128)))
     assert "base|fp16" not in points
     front = pareto(points)
     # base/eager (75, 30) is dominated by base/onnx-int8 (75, 35); base's two int8 variants tie and both

@@ -1,7 +1,8 @@
 """The task interface: each XTREME task knows its languages, metric, input format and the head it needs.
 
-`Task.load(lang, source)` returns examples; `Task.evaluate(runner, checkpoint, examples)` runs them through
-the *same runner the harness times* and returns scores and predictions; `Task.format_predictions` renders
+`Task.load(lang, source)` returns examples; `Task.evaluate(feed, checkpoint, examples)` runs them through
+the *same runner the harness times* (batched and timed by `bench.batching.TaskFeed`) and returns scores and
+predictions; `Task.format_predictions` renders
 them in XTREME's leaderboard submission layout (`predictions/{task}/test-{lang}.{ext}`)."""
 
 from __future__ import annotations
@@ -90,7 +91,14 @@ class Task:
     def load(self, lang: str, source: DataSource) -> Any:
         raise NotImplementedError
 
-    def evaluate(self, runner, checkpoint, examples, lang: str, batch_size: int, max_length: int) -> LanguageResult:
+    def first(self, examples, n: int):
+        """The first `n` examples of a language (`--max-examples`): a prefix in file order, so every variant
+        and every run scores the same ones."""
+        return examples[:n]
+
+    def evaluate(self, feed, checkpoint, examples, lang: str, max_length: int) -> LanguageResult:
+        """Score one language. Inputs go through `feed` (bench.batching.TaskFeed: batching policy, timing);
+        tokenisation happens inside `feed.tokenizing()` so that it is timed apart from the model."""
         raise NotImplementedError
 
     def format_predictions(self, predictions) -> str:
@@ -126,29 +134,6 @@ class Task:
             hint = ("fine-tune it first: bench finetune --task " + self.name) if self.head != "encoder" else ""
             raise UserError(f"task {self.name} needs a checkpoint with a {self.head} head; {checkpoint.name} "
                             f"has {checkpoint.head.name}. {hint}".strip())
-
-
-def run_encoded(runner, encoded: list[list[int]], batch_size: int, pad_id: int, max_length: int,
-                token_level: bool = True) -> list[dict[str, np.ndarray]]:
-    """Run token-id sequences through a runner in length-sorted batches; each batch is padded to its
-    longest row rounded up to a multiple of 32 (few distinct shapes: compiled backends recompile per
-    shape). Returns per-sequence outputs trimmed to the sequence's length, in input order."""
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    results: list[dict[str, np.ndarray] | None] = [None] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        longest = max(len(encoded[i]) for i in idx)
-        width = min(max_length, -(-longest // 32) * 32)
-        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(idx), width), dtype=np.int64)
-        for row, i in enumerate(idx):
-            seq = encoded[i][:width]
-            ids[row, : len(seq)], mask[row, : len(seq)] = seq, 1
-        outputs = runner({"input_ids": ids, "attention_mask": mask})
-        for row, i in enumerate(idx):
-            n = min(len(encoded[i]), width)
-            results[i] = {k: (v[row, :n] if token_level else v[row]) for k, v in outputs.items()}
-    return results  # type: ignore[return-value]
 
 
 def progress(iterable, desc: str, total: int | None = None):

@@ -9,7 +9,7 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import accuracy
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme
 
 Pair = tuple[str, str, str]  # sentence 1, sentence 2, gold label
 
@@ -52,15 +52,16 @@ class PairClassification(Task):
         return [{**tok(s1, s2, truncation=True, max_length=max_length), "labels": label_id[label]}
                 for s1, s2, label in examples]
 
-    def evaluate(self, runner, checkpoint, examples: list[Pair], lang, batch_size, max_length):
+    def evaluate(self, feed, checkpoint, examples: list[Pair], lang, max_length):
         labels = checkpoint.metadata.get("labels")
         if not labels or set(labels) != set(self.label_set):
             raise UserError(f"checkpoint {checkpoint.name} must list the labels {', '.join(self.label_set)} "
                             "in its stilts.json to be scored on " + self.name)
         tok = checkpoint.tokenizer()
-        encoded = tok([e[0] for e in examples], [e[1] for e in examples], truncation=True,
-                      max_length=max_length)["input_ids"]
-        outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length, token_level=False)
+        with feed.tokenizing():
+            encoded = tok([e[0] for e in examples], [e[1] for e in examples], truncation=True,
+                          max_length=max_length)["input_ids"]
+        outputs = feed.run(encoded, tok.pad_token_id, max_length, token_level=False)
         predicted = [labels[int(np.argmax(o["logits"]))] for o in outputs]
         gold = [e[2] for e in examples]
         return LanguageResult({"accuracy": accuracy(predicted, gold)}, len(examples), predicted,

@@ -11,7 +11,7 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import mlqa, squad_v1
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, run_encoded
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme
 
 
 @dataclass
@@ -75,12 +75,13 @@ class QATask(Task):
     def score(self, predictions: dict, references: dict, lang: str) -> dict:
         return squad_v1(predictions, references)
 
-    def evaluate(self, runner, checkpoint, examples: list[QAExample], lang, batch_size, max_length):
+    def evaluate(self, feed, checkpoint, examples: list[QAExample], lang, max_length):
         tok = checkpoint.tokenizer()
-        enc = tok([e.question for e in examples], [e.context for e in examples], truncation="only_second",
-                  max_length=max_length, stride=min(self.stride, max_length // 2), return_overflowing_tokens=True,
-                  return_offsets_mapping=True)
-        outputs = run_encoded(runner, enc["input_ids"], batch_size, tok.pad_token_id, max_length)
+        with feed.tokenizing():
+            enc = tok([e.question for e in examples], [e.context for e in examples], truncation="only_second",
+                      max_length=max_length, stride=min(self.stride, max_length // 2),
+                      return_overflowing_tokens=True, return_offsets_mapping=True)
+        outputs = feed.run(enc["input_ids"], tok.pad_token_id, max_length)
         best: dict[int, tuple[float, int, int]] = {}
         for f, out in enumerate(outputs):
             ex = enc["overflow_to_sample_mapping"][f]

@@ -9,7 +9,7 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import accuracy, bucc_f1
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines
 
 TATOEBA_ISO3 = {
     "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
@@ -35,11 +35,12 @@ class RetrievalTask(Task):
         return default_layer(checkpoint)
 
 
-def embed(runner, checkpoint, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
+def embed(feed, checkpoint, texts: list[str], max_length: int) -> np.ndarray:
     tok = checkpoint.tokenizer()
     prefix = checkpoint.metadata.get("input_prefix", "")
-    encoded = tok([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
-    outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length)
+    with feed.tokenizing():
+        encoded = tok([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
+    outputs = feed.run(encoded, tok.pad_token_id, max_length)
     pooled = np.stack([o["hidden_state"].astype(np.float64).mean(0) for o in outputs])
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
@@ -79,10 +80,14 @@ class Tatoeba(RetrievalTask):
                 raise UserError(f"{path}:{empty}: empty line (every line must hold one sentence)")
         return (src, eng), str(src_path)
 
-    def evaluate(self, runner, checkpoint, examples, lang, batch_size, max_length):
+    def first(self, examples, n):
         src, eng = examples
-        a = embed(runner, checkpoint, src, batch_size, max_length)
-        b = embed(runner, checkpoint, eng, batch_size, max_length)
+        return src[:n], eng[:n]  # candidates shrink with the queries: accuracy rises as n falls
+
+    def evaluate(self, feed, checkpoint, examples, lang, max_length):
+        src, eng = examples
+        a = embed(feed, checkpoint, src, max_length)
+        b = embed(feed, checkpoint, eng, max_length)
         queries, keys = (a, b) if self.direction == "xx->en" else (b, a)
         predicted = (queries @ keys.T).argmax(1)
         correct = {"kind": "mean", "values": [int(p == i) for i, p in enumerate(predicted)]}
@@ -153,10 +158,19 @@ class BUCC(RetrievalTask):
             gold.add((parts[0], parts[1]))
         return (src_ids, src, trg_ids, trg, gold), str(src_path)
 
-    def evaluate(self, runner, checkpoint, examples, lang, batch_size, max_length):
+    def first(self, examples, n):
+        """The first n source sentences, their gold partners, and the first n target sentences besides."""
         src_ids, src, trg_ids, trg, gold = examples
-        a = embed(runner, checkpoint, src, batch_size, max_length)
-        b = embed(runner, checkpoint, trg, batch_size, max_length)
+        keep_src = set(src_ids[:n])
+        gold = {(s, t) for s, t in gold if s in keep_src}
+        keep_trg = set(trg_ids[:n]) | {t for _, t in gold}
+        trg_kept = [(i, t) for i, t in zip(trg_ids, trg) if i in keep_trg]
+        return src_ids[:n], src[:n], [i for i, _ in trg_kept], [t for _, t in trg_kept], gold
+
+    def evaluate(self, feed, checkpoint, examples, lang, max_length):
+        src_ids, src, trg_ids, trg, gold = examples
+        a = embed(feed, checkpoint, src, max_length)
+        b = embed(feed, checkpoint, trg, max_length)
         candidates = [(score, src_ids[i], trg_ids[j]) for score, i, j in _margin_candidates(a, b)]
         scores = bucc_f1(candidates, gold)
         chosen = [f"{s}\t{t}" for score, s, t in candidates if score >= scores["threshold"]]

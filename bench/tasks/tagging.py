@@ -9,7 +9,7 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import entity_counts, seqeval_f1
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines, run_encoded
+from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines
 
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
         "PUNCT", "SCONJ", "SYM", "VERB", "X")
@@ -100,7 +100,7 @@ class TaggingTask(Task):
     metrics = ("f1",)
     label_set: tuple[str, ...] = ()
 
-    def evaluate(self, runner, checkpoint, examples: list[Sentence], lang, batch_size, max_length):
+    def evaluate(self, feed, checkpoint, examples: list[Sentence], lang, max_length):
         labels = checkpoint.metadata.get("labels")
         if not labels:
             raise UserError(f"{checkpoint.path}/stilts.json lists no 'labels' for its token-classification head")
@@ -110,17 +110,18 @@ class TaggingTask(Task):
                             f"{', '.join(sorted(missing))} of {self.name}")
         tok = checkpoint.tokenizer()
         budget = max_length - tok.num_special_tokens_to_add()
-        encoded, index = [], []  # index: (sentence, first word, per-word first sub-token positions)
-        for s, (words, _) in enumerate(examples):
-            pieces = [tok(w, add_special_tokens=False)["input_ids"] or [tok.unk_token_id] for w in words]
-            for a, b in _chunks([len(p) for p in pieces], budget):
-                ids, firsts = [], []
-                for p in pieces[a:b]:
-                    firsts.append(len(ids) + 1)  # +1 for <s>
-                    ids.extend(p[:budget])
-                encoded.append(tok.build_inputs_with_special_tokens(ids[:budget]))
-                index.append((s, a, firsts))
-        outputs = run_encoded(runner, encoded, batch_size, tok.pad_token_id, max_length)
+        with feed.tokenizing():
+            encoded, index = [], []  # index: (sentence, first word, per-word first sub-token positions)
+            for s, (words, _) in enumerate(examples):
+                pieces = [tok(w, add_special_tokens=False)["input_ids"] or [tok.unk_token_id] for w in words]
+                for a, b in _chunks([len(p) for p in pieces], budget):
+                    ids, firsts = [], []
+                    for p in pieces[a:b]:
+                        firsts.append(len(ids) + 1)  # +1 for <s>
+                        ids.extend(p[:budget])
+                    encoded.append(tok.build_inputs_with_special_tokens(ids[:budget]))
+                    index.append((s, a, firsts))
+        outputs = feed.run(encoded, tok.pad_token_id, max_length)
         predicted = [[None] * len(words) for words, _ in examples]
         for (s, a, firsts), out in zip(index, outputs):
             logits = out["logits"]

@@ -4,6 +4,7 @@ SECTIONS = [
     "reports.sections.summary",
     "reports.sections.frontier",
     "reports.sections.speedup",
+    "reports.sections.batching",
     "reports.sections.latency",
     "reports.sections.resources",
     "reports.sections.languages",

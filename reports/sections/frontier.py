@@ -12,11 +12,12 @@ def render(ctx: ReportContext) -> Section:
     tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
     rows = []
     for task in [*tasks, None]:
-        points = frontier_points(ctx.records, task, ctx.shape)
+        points = frontier_points(ctx.records, task, ctx.throughput)
         if not points:
             continue
         front = pareto(points)
-        rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0], "seq/s": points[k][1]}
+        rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0],
+                  ctx.throughput.unit: points[k][1]}
                  for k in front]
         if task is None:
             continue
@@ -32,12 +33,13 @@ def render(ctx: ReportContext) -> Section:
         fy = [points[k][0] for k in front]
         ax.step(fx, fy, where="post", color="black", linewidth=1, alpha=0.6, label="Pareto frontier")
         ax.set_xscale("log")
-        ax.set_xlabel(f"throughput, sequences/s (batch {ctx.shape[0]}, seq {ctx.shape[1]}; log scale)")
+        ax.set_xlabel(f"throughput, {ctx.throughput.unit} ({ctx.throughput.short}; log scale)")
         ax.set_ylabel("accuracy (average over languages)")
         ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower left", fontsize=8)
         section.image(save_figure(fig, ctx.out_dir / f"frontier-{task}.png"), f"frontier for {task}")
+    section.blocks.insert(0, ("text", f"Throughput axis: {ctx.throughput.caption}. {ctx.throughput.note}".strip()))
     if rows:
         section.text("Variants on the frontier (no other variant is both at least as accurate and as fast):")
         section.table(pd.DataFrame(rows))

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from reports.analysis import ok_cells, throughput_at
+from reports.analysis import ok_cells
 from reports.base import ReportContext, Section, new_figure, save_figure
 
 
@@ -12,7 +12,7 @@ def speedups(ctx: ReportContext) -> pd.DataFrame:
     for r in cells:
         eager = next((e for e in cells if e["model"] == r["model"] and e["task"] == r["task"]
                       and e["backend"] == "eager"), None)
-        thr, base = throughput_at(r, ctx.shape), eager and throughput_at(eager, ctx.shape)
+        thr, base = ctx.throughput.of(r), eager and ctx.throughput.of(eager)
         if thr and base:
             rows.append({"model": r["model"], "backend": r["backend"], "task": r["task"], "speedup": thr / base})
     return pd.DataFrame(rows)
@@ -28,8 +28,10 @@ def render(ctx: ReportContext) -> Section:
     labels = [f"{m} / {b}" for m, b in zip(table["model"], table["backend"])]
     ax.barh(labels, table["speedup"], color=["tab:blue" if s >= 1 else "tab:orange" for s in table["speedup"]])
     ax.axvline(1.0, color="black", linewidth=1)
-    ax.set_xlabel(f"throughput / eager fp32 throughput (batch {ctx.shape[0]}, seq {ctx.shape[1]})")
+    ax.set_xlabel(f"throughput / eager fp32 throughput ({ctx.throughput.short}, both sides)")
     section.image(save_figure(fig, ctx.out_dir / "speedup.png"), "speedup over eager")
+    section.text(f"Throughput: {ctx.throughput.caption}; a variant and its eager fp32 are read under the same "
+                 f"measure. {ctx.throughput.note}".strip())
     section.text("How these ratios were measured: **across cells** of one sweep. Each cell timed its variant in "
                  "processes of its own, one cell after another, with no interleaving and no interval; a ratio "
                  "here also carries drift between cells. For a same-run ratio with a 95% interval (baseline and "

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from reports.analysis import best_within, throughput_at
+from reports.analysis import best_within
 from reports.base import ReportContext, Section
 
 
@@ -19,25 +19,26 @@ def render(ctx: ReportContext) -> Section:
                      "drop 95% CI": f"[{g.drop_ci[0]:+.2f}, {g.drop_ci[1]:+.2f}]" if g.drop_ci else "-",
                      "worst language": g.worst_language or "-",
                      "gate": {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}.get(g.verdict, "n/a"),
-                     "seq/s": throughput_at(r, ctx.shape), "size MB": r.get("size_mb")})
+                     ctx.throughput.unit: ctx.throughput.of(r), "size MB": r.get("size_mb")})
     section = Section("Summary").text(
         f"Each variant is compared with eager fp32 of the same checkpoint on the same task and languages; "
         f"it passes the gate with an {rule_text}. The drop's 95% interval is a paired bootstrap over the same "
         f"examples (variant and eager fp32 resampled together, language by language): the gate reads **pass** "
         f"when the whole interval is within the limit, **FAIL** when it is wholly beyond, **inconclusive** when "
-        f"it straddles the limit (more examples would decide). Throughput is sequences per second at batch "
-        f"{ctx.shape[0]} x sequence length {ctx.shape[1]}." if ctx.shape else "No timing data.")
+        f"it straddles the limit (more examples would decide). Throughput: {ctx.throughput.caption}. "
+        f"{ctx.throughput.note}".strip())
     if rows:
         section.table(pd.DataFrame(rows))
     within = rule["points"] if rule["mode"] == "absolute" else 1.0
     for task in sorted({g.task for g in ctx.gate}):
-        b = best_within(ctx.records, within, task, ctx.shape)
+        b = best_within(ctx.records, within, task, ctx.throughput)
         if "error" in b:
             section.text(f"**{task}**: {b['error']}.")
         else:
             own = f", {b['speedup_vs_own_eager']:.2f}x its own eager fp32" if b["speedup_vs_own_eager"] else ""
             section.text(f"**{task}: fastest within {within:g} point(s) of {b['reference']}** is **{b['variant']}**: "
-                         f"{b['throughput']:.1f} seq/s, {b['speedup_vs_reference']:.2f}x the reference{own} (ratios across "
+                         f"{b['throughput']:.1f} {ctx.throughput.unit} ({ctx.throughput.short}), "
+                         f"{b['speedup_vs_reference']:.2f}x the reference{own} (ratios across "
                          f"cells), "
                          f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points).")
     failed = [r for r in ctx.records if r.get("status") != "ok"]
