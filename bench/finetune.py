@@ -24,6 +24,10 @@ class FinetuneConfig:
     model: str | None = model_option("starting checkpoint (e.g. an intermediate-task one)")
     data_dir: Path | None = option(None, "where --train as a split name is looked up")
     max_length: int | None = option(None, "tokens per example", shown_default="the task's evaluation length")
+    exclude: Path | None = option(None, "QA: a SQuAD-format JSON whose paragraphs (matched by context) are left out "
+                                        "of training, e.g. XQuAD's English file when training on SQuAD dev")
+    max_train_examples: int | None = option(None, "train on a seeded random sample of N examples (recorded)",
+                                            shown_default="all")
     threads: int | None = threads_option()
     settings: FinetuneSettings = field(default_factory=FinetuneSettings)
 
@@ -44,12 +48,40 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
     examples, train_source = _training_examples(task, cfg.train, cfg.data_dir)
     if not examples:
         raise UserError(f"no training examples in {train_source}")
+    provenance = {}
+    if cfg.exclude:
+        examples, provenance["excluded"] = _without_contexts(task, examples, cfg.exclude)
+    if cfg.max_train_examples is not None:
+        if cfg.max_train_examples < 1:
+            raise UserError(f"--max-train-examples must be positive, not {cfg.max_train_examples}")
+        total = len(examples)
+        if cfg.max_train_examples < total:
+            import random
+
+            examples = random.Random(cfg.settings.seed).sample(examples, cfg.max_train_examples)
+        provenance["subsample"] = {"examples": len(examples), "of": total, "seed": cfg.settings.seed}
     tok = source.tokenizer()
     max_length = cfg.max_length or task.default_max_length
     features = task.training_features(tok, examples, max_length)
     log(f"fine-tuning {source.name} on {task.name}: {len(features)} examples from {train_source}")
     metadata = {"labels": list(getattr(task, "label_set", ())), "target_task": task.name,
                 "intermediate_task": source.metadata.get("intermediate_task"), "train_data": train_source,
-                "max_length": max_length}
+                "max_length": max_length, **provenance}
     return train_head(source, task.head, task.head_kwargs(), features, task.training_collator(tok), cfg.settings,
                       cfg.out, metadata, cfg.threads)
+
+
+def _without_contexts(task, examples: list, exclude: Path) -> tuple[list, dict]:
+    """Training questions whose paragraph is not in `exclude` (XQuAD was built from SQuAD v1.1 dev: training on
+    SQuAD dev without XQuAD's 240 paragraphs keeps the evaluation paragraphs unseen in every language)."""
+    from bench.tasks.qa import read_squad_json
+
+    if task.family != "qa":
+        raise UserError(f"--exclude leaves QA paragraphs out by context; {task.name} is a {task.family} task")
+    if not Path(exclude).is_file():
+        raise UserError(f"--exclude {exclude} does not exist")
+    contexts = {e.context.strip() for e in read_squad_json(Path(exclude))}
+    kept = [e for e in examples if e.context.strip() not in contexts]
+    matched = {e.context.strip() for e in examples} & contexts
+    return kept, {"file": str(exclude), "paragraphs": len(contexts), "paragraphs_found": len(matched),
+                  "questions_removed": len(examples) - len(kept)}

@@ -198,6 +198,8 @@ class SweepCellRecord(TypedDict):
     status: Literal["ok", "failed"]  # ok, or failed with error / error_kind
     timestamp: str  # UTC, when the cell finished
     cell_seconds: float  # wall seconds of the whole cell
+    executor: NotRequired[dict[str, Any]]  # where the cell ran: name (local, ray), hostname, pid of its launcher,
+    # resources requested; ray: node_id, node_ip, assigned resources (absent in records before executors)
     error: NotRequired[str]  # failed cells: one line
     error_kind: NotRequired[str]  # failed cells: user, crash or timeout
     traceback: NotRequired[str]  # failed cells that crashed: its last 4000 characters

@@ -4,11 +4,7 @@ grid, on one artifact), recorded in a JSON-lines store that a re-run resumes fro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,6 +43,10 @@ class SweepConfig:
     batching: list[str] = batching_option()
     max_tokens: int | None = max_tokens_option()
     max_examples: int | None = max_examples_option()
+    executor: str = option("local", "where cells run: local (one after another, here) or ray (a Ray cluster; "
+                                    'pip install -e ".[ray]")', choices=["local", "ray"])
+    ray_address: str | None = option(None, "Ray cluster address, e.g. ray://head:10001 or auto",
+                                     shown_default="start a local Ray instance")
     min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a cell to "
                                                "pass (0..1)", shown_default="each backend's")
     command: str = ""
@@ -101,35 +101,20 @@ class SweepConfig:
                 for m in self.models for t in self.tasks for b in backends]
 
 
+def _absolute(model: str) -> str:
+    """A model given as a path, made absolute: the cell may run in another directory (or on another node)."""
+    return str(Path(model).resolve()) if Path(model).exists() else model
+
+
 def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
-    return {**cell, "device": cfg.device, "langs": cfg.langs, "batch_sizes": cfg.batch_sizes,
-            "seq_lens": cfg.seq_lens, "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+    return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": cfg.langs,
+            "batch_sizes": cfg.batch_sizes, "seq_lens": cfg.seq_lens,
+            "data_dir": str(cfg.data_dir.resolve()) if cfg.data_dir else None,
             "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
             "eval_batch_size": cfg.eval_batch_size, "batching": cfg.batching, "max_tokens": cfg.max_tokens,
             "max_examples": cfg.max_examples,
             "min_agreement": cfg.min_agreement,
-            "predictions_dir": str(cfg.out / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
-
-
-def _run_cell_process(spec: dict, timeout: float | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="stilts-cell-") as tmp:
-        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
-        spec_path.write_text(json.dumps(spec))
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "bench.cell", str(spec_path), str(result_path)],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
-        except subprocess.TimeoutExpired:
-            return {"status": "failed", "error": f"timed out after {timeout:g} s", "error_kind": "timeout"}
-        if result_path.is_file():
-            return json.loads(result_path.read_text())
-        signal = -proc.returncode if proc.returncode < 0 else None
-        why = f"killed by signal {signal}" + (" (out of memory?)" if signal == 9 else "") if signal else \
-            f"exited with status {proc.returncode}"
-        tail = (proc.stderr or "").strip().splitlines()[-3:]
-        return {"status": "failed", "error": f"cell process {why}: {' | '.join(tail)}"[:2000],
-                "error_kind": "crash", "cell_seconds": time.perf_counter() - t0}
+            "predictions_dir": str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
 
 MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
@@ -161,8 +146,6 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
 
 
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
-    from tqdm import tqdm
-
     from bench.batching import check_policies
     from bench.tasks import get_task
     from export.registry import get_backend
@@ -192,14 +175,20 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
             or (cfg.retry_failed and done[c["cell_id"]].get("status") != "ok")]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already recorded in {store.path}")
-    bar = tqdm(todo, desc="sweep", unit="cell", file=sys.stderr, dynamic_ncols=True)
-    for cell in bar:
-        bar.set_postfix_str(cell["cell_id"])
-        t0 = time.perf_counter()
-        result = _run_cell_process(_cell_spec(cfg, cell), cfg.timeout)
-        result.setdefault("cell_seconds", time.perf_counter() - t0)
-        record = sweep_cell_record(**cell, device=cfg.device, gate=gate, **result)
+    from bench.env import default_threads
+    from bench.executors import get_executor
+    from bench.executors.base import CellJob
+
+    executor = get_executor(cfg.executor, **({"address": cfg.ray_address} if cfg.executor == "ray" else {}))
+    resources = ({"num_gpus": 1, "num_cpus": 1} if cfg.device == "cuda"
+                 else {"num_cpus": cfg.threads or default_threads()})
+    jobs = [CellJob(cell, _cell_spec(cfg, cell), cfg.timeout, resources) for cell in todo]
+
+    def finished(job: CellJob, result: dict) -> None:
+        record = sweep_cell_record(**job.cell, device=cfg.device, gate=gate, **result)
         store.put(record)
         if record["status"] != "ok":
-            bar.write(f"cell {cell['cell_id']} failed: {record['error'][:300]}")
+            log(f"cell {job.cell['cell_id']} failed: {record['error'][:300]}")
+
+    executor.run(jobs, finished, log)
     return store.read()

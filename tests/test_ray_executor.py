@@ -1,0 +1,111 @@
+"""`bench sweep --executor ray` on a real local Ray instance (started by the sweep on loopback): records shaped
+like the local executor's, a Ray worker killed mid-cell becomes a failed cell with Ray's reason while the sweep
+goes on, and --retry-failed re-runs only that cell."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.store import ResultStore
+from tests.test_cli import BENCH, FAST, bench
+from tests.test_sweep import _tatoeba_dir
+
+ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install -e ".[ray]")')
+pytestmark = pytest.mark.slow
+
+
+def _args(model, data, out, backends="eager,onnx,torchscript", *extra, executor="ray"):
+    return ["sweep", "--executor", executor, "--models", str(model), "--backends", backends, "--tasks", "tatoeba",
+            "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out),
+            *FAST, *extra]
+
+
+def _cell_processes() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every running `python -m bench.cell` process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if b"bench.cell" in cmdline:
+            ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+            found.append((int(entry.name), ppid))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as gone)."""
+    try:
+        state = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "Z" not in state.split()[1]
+
+
+def _shape(value):
+    """The nested key structure of a record (values' types ignored)."""
+    if isinstance(value, dict):
+        # Ray sets OMP_NUM_THREADS (and the like) to a task's CPUs: env_vars records it, so its keys differ
+        return {k: _shape(v) for k, v in value.items() if k not in ("executor", "traceback", "env_vars")}
+    return None
+
+
+def test_ray_sweep_records_like_local_survives_a_killed_worker_and_retries_it(tiny_encoder, tmp_path):
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "ray"
+    proc = subprocess.Popen([BENCH, *_args(tiny_encoder, data, out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    victim = None
+    deadline = time.time() + 240
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        for pid, ppid in _cell_processes():
+            parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if Path(f"/proc/{ppid}").exists() else b""
+            if b"ray" in parent or b"default_worker" in parent:
+                victim = (pid, ppid)
+                break
+        time.sleep(0.1)
+    assert victim, "no cell ran under a Ray worker"
+    os.kill(victim[1], signal.SIGKILL)  # the Ray worker running the cell, mid-cell
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert not _alive(victim[0]), "the killed worker's cell process outlived it"
+    records = {r["cell_id"]: r for r in ResultStore(out).read()}
+    assert len(records) == 3
+    failed = [r for r in records.values() if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error"].startswith("ray: "), [r.get("error") for r in failed]
+    assert failed[0]["error_kind"] == "crash"
+    ok = [r for r in records.values() if r["status"] == "ok"]
+    for r in ok:
+        assert r["executor"]["name"] == "ray" and r["executor"]["node_id"] and r["executor"]["assigned"]["CPU"] == 1.0
+        assert r["accuracy"]["n_examples"] == {"de": 12} and r["performance"][0]["throughput"] > 0
+
+    # the same cell through the local executor has the same record shape
+    local = tmp_path / "runs" / "local"
+    bench(*_args(tiny_encoder, data, local, ok[0]["backend"], executor="local"), check_rc=0)
+    local_record = next(r for r in ResultStore(local).read() if r["cell_id"] == ok[0]["cell_id"])
+    assert local_record["executor"]["name"] == "local"
+    assert _shape(local_record) == _shape(ok[0])
+
+    # resume: only the failed cell runs again
+    bench(*_args(tiny_encoder, data, out), "--retry-failed", check_rc=0)
+    after = {r["cell_id"]: r for r in ResultStore(out).read()}
+    assert all(r["status"] == "ok" for r in after.values()), {k: r.get("error") for k, r in after.items()}
+    for r in ok:
+        assert after[r["cell_id"]]["timestamp"] == r["timestamp"]  # finished cells were not redone
+
+
+def test_a_cell_no_node_can_hold_fails_at_once(tiny_encoder, tmp_path):
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "big"
+    proc = bench(*_args(tiny_encoder, data, out, "eager"), "--threads", "64", check_rc=0)  # the last --threads wins
+    (record,) = ResultStore(out).read()
+    assert record["status"] == "failed" and "no node of the Ray cluster can hold this cell" in record["error"]
+    assert "lower --threads" in record["error"], proc.stderr
