@@ -4,7 +4,7 @@ length histogram per task (a policy's gain follows from how ragged the inputs ar
 
 import pandas as pd
 
-from reports.analysis import has_accuracy, ok_cells
+from reports.analysis import has_accuracy, ok_cells, reference
 from reports.base import ReportContext, Section, new_figure, save_figure
 
 
@@ -16,8 +16,7 @@ def policy_table(ctx: ReportContext) -> pd.DataFrame:
     cells = [r for r in ok_cells(ctx.records) if has_accuracy(r) and _blocks(r)]
     rows = []
     for r in cells:
-        eager = next((e for e in cells if e["model"] == r["model"] and e["task"] == r["task"]
-                      and e["backend"] == "eager"), None)
+        eager = reference(ctx.records, r["model"], r["task"])
         for policy, b in _blocks(r).items():
             base = eager and _blocks(eager).get(policy)
             fixed = _blocks(r).get("fixed")

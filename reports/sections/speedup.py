@@ -2,16 +2,14 @@
 
 import pandas as pd
 
-from reports.analysis import ok_cells
+from reports.analysis import ok_cells, reference
 from reports.base import ReportContext, Section, new_figure, save_figure
 
 
 def speedups(ctx: ReportContext) -> pd.DataFrame:
-    cells = ok_cells(ctx.records)
     rows = []
-    for r in cells:
-        eager = next((e for e in cells if e["model"] == r["model"] and e["task"] == r["task"]
-                      and e["backend"] == "eager"), None)
+    for r in ok_cells(ctx.records):
+        eager = reference(ctx.records, r["model"], r["task"])
         thr, base = ctx.throughput.of(r), eager and ctx.throughput.of(eager)
         if thr and base:
             rows.append({"model": r["model"], "backend": r["backend"], "task": r["task"], "speedup": thr / base})
