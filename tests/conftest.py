@@ -31,9 +31,20 @@ def pytest_configure(config):
         import tempfile
 
         os.environ["STILTS_BENCH_CACHE"] = tempfile.mkdtemp(prefix="stilts-bench-test-")
+        # Exports of every backend land here (a few GiB per session): removed at the end, or a machine that
+        # runs the suite a dozen times fills its disk and the next run fails with ENOSPC.
+        config._stilts_private_cache = os.environ["STILTS_BENCH_CACHE"]
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a hub
+
+
+def pytest_unconfigure(config):
+    private = getattr(config, "_stilts_private_cache", None)
+    if private:
+        import shutil
+
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
