@@ -16,7 +16,8 @@ def test_regress_catches_an_injected_slowdown(tmp_path):
     saved = bench("regress", "--save", "baseline", *common)
     assert saved.returncode == 0, saved.stdout[-2000:] + saved.stderr[-2000:]
     assert list(storage.glob("*/*_baseline.json"))
-    same = bench("regress", "--compare", "baseline", "--fail-on", "median:100%", *common)
+    # the same code against its own baseline passes; 300%: a machine shared with other work may slow one run 2-3x
+    same = bench("regress", "--compare", "baseline", "--fail-on", "median:300%", *common)
     assert same.returncode == 0, same.stdout[-2000:]
     # eager on 8 x 128 takes ~0.25 s here, up to ~1 s when something else shares the 2 cores while the baseline
     # is recorded: a 2 s sleep per call is far beyond that noise
