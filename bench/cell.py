@@ -21,7 +21,7 @@ def run_cell(spec: dict) -> dict:
     from bench.measure import CellSpec, inference_peak_mb, measure_cell, parity_failure
     from bench.schema import accuracy_summary
     from bench.tasks import get_task
-    from bench.variant import prepare_variant
+    from bench.variant import prepare_variant, split_variant
     from export.isolate import peak_rss_mb, run_isolated
 
     t0 = time.perf_counter()
@@ -34,14 +34,18 @@ def run_cell(spec: dict) -> dict:
             data.update(load_task_data(task, spec.get("langs"), spec.get("data_dir") and Path(spec["data_dir"]),
                                        spec.get("split", "test"), spec.get("max_examples")))
 
-    variant = prepare_variant(spec["model"], spec["backend"], spec["device"], task=task,
+    backend, options = split_variant(spec["backend"])
+    variant = prepare_variant(spec["model"], backend, spec["device"], task=task, options=options,
                               random_init=spec.get("random_init", False), threads=spec.get("threads"),
-                              before_export=checks)
+                              before_export=checks, data_dir=spec.get("data_dir") and Path(spec["data_dir"]))
     checkpoint, artifact = variant.checkpoint, variant.artifact
     result = {"parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
               "checkpoint_metadata": checkpoint.metadata, "size_mb": artifact.manifest["size_mb"],
               "layers_executed": artifact.manifest["layers_executed"],
-              "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")}}
+              "export": {k: artifact.manifest.get(k) for k in ("export_time_s", "export_peak_memory_mb")},
+              "options": artifact.options}
+    if artifact.manifest.get("calibration"):
+        result["calibration"] = artifact.manifest["calibration"]
     if checkpoint.trained:
         record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
                                                spec.get("eval_batch_size", 32), None,

@@ -42,7 +42,10 @@ def int_list(text: str) -> list[int]:
 
 
 def csv(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    """Comma-separated values; commas inside [...] stay (a variant's options: onnx-int8[graph=fused])."""
+    import re
+
+    return [v.strip() for v in re.split(r",(?![^\[]*\])", text) if v.strip()]
 
 
 def key_value(text: str) -> tuple[str, object]:

@@ -13,7 +13,7 @@ from bench.schema import cpu_isa
 from export.versions import package_versions
 
 PACKAGES = ("stilts-bench", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxscript",
-            "onnxruntime", "onnxruntime-gpu", "bitsandbytes", "accelerate", "numpy", "tokenizers")
+            "onnxruntime", "onnxruntime-gpu", "openvino", "nncf", "bitsandbytes", "accelerate", "numpy", "tokenizers")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile",
              "amx_bf16", "amx_int8", "fma")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",

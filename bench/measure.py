@@ -110,5 +110,16 @@ def measure_cell(spec: CellSpec) -> dict:
     padding = float(1 - batch["attention_mask"].mean())
     return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
             "latencies_s": latencies.tolist(),  # for same-run ratios across repeats (bench run --repeats)
-            "memory": memory, "threads": runner.threads(), "runtime": runner.details(), "load_time_s": load_s,
+            "memory": memory, "threads": runner.threads(), "runtime": _runtime(runner, artifact.backend, spec.device), "load_time_s": load_s,
             "input": {"kind": "text" if spec.texts else "synthetic", "padding_fraction": padding}}
+
+
+def _runtime(runner, backend: str, device: str) -> dict:
+    """Numerics and placement in force, and on CPU whether this CPU has the instructions the path is built for."""
+    runtime = dict(runner.details())
+    if device == "cpu":
+        from bench.env import this_cpu_isa
+        from export.registry import get_backend
+
+        runtime["cpu_acceleration"] = get_backend(backend).cpu_acceleration(this_cpu_isa())
+    return runtime

@@ -78,7 +78,8 @@ class PerformanceRecord(TypedDict):
     # allocator, ORT's arena included), torch's allocator peak where NVML is not available
     memory: dict[str, Any]  # MiB: rss before/after load, load_peak_rss_mb, inference_peak_rss_mb; CUDA:
     # gpu_process_mb (NVML, every allocator) with gpu_process_scope, cuda_max_allocated_mb (torch's), cuda_used_mb
-    runtime: NotRequired[dict[str, Any]]  # numerics and placement in force: tf32, ORT providers, cpu_fallback
+    runtime: NotRequired[dict[str, Any]]  # numerics and placement in force: tf32, ORT providers, cpu_fallback;
+    # on CPU, cpu_acceleration: the instructions the path is built for and whether this CPU has them
     size_mb: float  # MiB of the artifact on disk (in-place backends: the weights of the executed layers)
     layers_executed: NotRequired[int]  # transformer layers the variant runs (an encoder is cut at its output layer);
     # absent in records older than artifact format 2
@@ -213,6 +214,10 @@ class SweepCellRecord(TypedDict):
     size_mb: NotRequired[float]  # ok cells: MiB on disk
     layers_executed: NotRequired[int]  # ok cells: transformer layers run, as in PerformanceRecord
     export: NotRequired[dict[str, Any]]  # ok cells: export_time_s, export_peak_memory_mb
+    options: NotRequired[dict[str, Any]]  # ok cells: the artifact's backend options, defaults filled in (a variant
+    # label such as onnx-static-int8[calibration=xnli:en:128] sets some; absent in records before it)
+    calibration: NotRequired[dict[str, Any]]  # ok cells of statically quantised variants: the calibration text
+    # drawn (spec, source, split, languages, per_language counts, texts_sha256)
     performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
     env: NotRequired[Env]  # ok cells
 

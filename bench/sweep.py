@@ -148,13 +148,18 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.batching import check_policies
     from bench.tasks import get_task
+    from bench.variant import check_calibration, split_variant
+    from export.artifacts import resolve_options
     from export.registry import get_backend
 
     for t in cfg.tasks:
         get_task(t)  # unknown names fail before any work
     check_policies(cfg.batching, cfg.max_tokens)
-    for b in cfg.backends:
-        get_backend(b)
+    for label in cfg.backends:  # unknown backends, options and calibration on a scored text fail before any work
+        backend, options = split_variant(label)
+        resolve_options(get_backend(backend), options, cfg.device)
+        for t in cfg.tasks:
+            check_calibration(backend, options, get_task(t))
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
     settings = measurement_settings(cfg)

@@ -91,6 +91,10 @@ def print_listing(console: Console | None = None) -> None:
         for device in ("cpu", "cuda"):
             reason = backend.availability(device)
             cells.append("[green]yes[/green]" if reason is None else f"[red]no[/red]: {reason}")
+        if backend.isa_features and backend.availability("cpu") is None:
+            speed = backend.cpu_acceleration(cpu["isa"])
+            colour = "green" if speed["accelerated"] else "yellow"
+            cells[0] += f"; [{colour}]{speed['note']}[/{colour}]"
         backends.add_row(name, backend.description, *cells)
     console.print(backends)
 

@@ -26,6 +26,38 @@ class Variant:
     threads: int
 
 
+def split_variant(label: str) -> tuple[str, dict]:
+    """A sweep's backend entry: `onnx-static-int8` or `onnx-static-int8[calibration=xnli:en:128;per_channel=false]`
+    -> (backend, options). The whole label names the variant in records and reports, so two calibrations of one
+    backend are two variants side by side."""
+    import json
+
+    if "[" not in label:
+        return label, {}
+    name, _, rest = label.partition("[")
+    if not rest.endswith("]") or not name:
+        raise UserError(f"variant '{label}' is malformed: write BACKEND[KEY=VALUE;KEY=VALUE]")
+    options: dict = {}
+    for item in filter(None, (part.strip() for part in rest[:-1].split(";"))):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UserError(f"variant '{label}': option '{item}' is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value.strip()  # bare strings: calibration=xnli:en:128
+    return name.strip(), options
+
+
+def check_calibration(backend: str, options: dict | None, task) -> None:
+    """Static quantisation must not calibrate on the text the task scores (one line, before any export)."""
+    from export.calibration import check_not_scored
+
+    resolved = resolve_options(get_backend(backend), options, "cpu")
+    if getattr(get_backend(backend), "calibrated", False) and task is not None:
+        check_not_scored(resolved["calibration"], task.name)
+
+
 def check_available(backend: str, device: str, options: dict | None = None) -> None:
     """One line naming why `backend` cannot run on `device` here, or what is wrong with its options (names,
     types, ranges), before any work is done."""
@@ -44,12 +76,19 @@ def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
 
 def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, task=None, layer: int | None = None,
                     options: dict | None = None, random_init: bool = False, threads: int | None = None,
-                    before_export: Callable[[Checkpoint], None] | None = None) -> Variant:
+                    before_export: Callable[[Checkpoint], None] | None = None, data_dir=None) -> Variant:
     """`before_export(checkpoint)` runs once the checkpoint is known and before anything is computed: the
     place for a command's own checks (the task's head, reading every data file)."""
     if "layer" in (options or {}):
         raise UserError("give the encoder layer with --layer N, not --option layer=N")
     check_available(backend, device, {**(options or {}), "layer": layer})
+    check_calibration(backend, options, task)
+    if data_dir is not None and getattr(get_backend(backend), "calibrated", False):
+        import os
+
+        # calibration text is read where the task's data is (the export runs in a child process: the environment
+        # carries it there)
+        os.environ["STILTS_BENCH_DATA_DIR"] = str(data_dir.resolve())
     checkpoint = resolve_checkpoint(model, random_init)
     if before_export:
         before_export(checkpoint)

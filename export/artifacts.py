@@ -27,7 +27,8 @@ COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artif
 
 def _versions() -> dict:
     """The libraries an artifact's bytes depend on: a new version means a new export."""
-    return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes"))
+    return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes",
+                             "openvino", "nncf"))
 
 
 def _check_option(backend, key: str, value, default) -> None:
@@ -59,6 +60,7 @@ def resolve_options(backend, options: dict | None, device: str) -> dict:
     for key, value in options.items():
         _check_option(backend, key, value, defaults[key])
     merged = {**defaults, **options}
+    backend.check_options(merged)
     if getattr(backend, "device_specific_artifact", False):
         merged["device"] = device
     return merged

@@ -111,6 +111,26 @@ class Backend:
     # Backends whose artifact is the checkpoint itself plus a manifest (nothing is converted).
     exports_files: ClassVar[bool] = True
 
+    # CPU instruction sets that make this path fast (keys of the detected ISA: avx512_vnni, avx_vnni, amx,
+    # avx512_bf16); empty: it runs the fp32 AVX2/AVX-512 kernels every x86-64 CPU here has.
+    isa_features: ClassVar[tuple[str, ...]] = ()
+    # Static quantisation: the artifact holds activation ranges calibrated on text (option `calibration`), which
+    # the bench checks is not the text of the task being scored.
+    calibrated: ClassVar[bool] = False
+
+    def check_options(self, options: dict) -> None:
+        """Checks across or inside option values beyond type and range (one-line UserError), before any export."""
+
+    def cpu_acceleration(self, isa: dict) -> dict:
+        """Whether this CPU has the instructions this path is built for, from the detected ISA (bench.env)."""
+        if not self.isa_features:
+            return {"needs": [], "accelerated": None, "note": "fp32 kernels: no special instructions needed"}
+        have = [f for f in self.isa_features if isa.get(f)]
+        names = "/".join(self.isa_features)
+        note = (f"accelerated by {', '.join(have)}" if have else
+                f"not accelerated: this CPU lacks {names} (the kernels run, slower)")
+        return {"needs": list(self.isa_features), "accelerated": bool(have), "note": note}
+
     def availability(self, device: str) -> str | None:
         """None when this backend can run on `device` here, else the reason it cannot."""
         if device not in self.devices:

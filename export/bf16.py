@@ -12,6 +12,7 @@ class BF16Backend(Backend):
     description = "PyTorch eager, bfloat16 weights and compute"
     dtype = torch.bfloat16
     min_agreement = 0.75
+    isa_features = ("avx512_bf16", "amx")
 
     def export(self, checkpoint, options, out):
         save_as_checkpoint(load_wrapper(checkpoint, options.get("layer"), torch_dtype=self.dtype), checkpoint, out)

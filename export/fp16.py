@@ -10,3 +10,4 @@ class FP16Backend(BF16Backend):
     description = "PyTorch eager, float16 weights and compute (CUDA)"
     devices = ("cuda",)
     dtype = torch.float16
+    isa_features = ()  # a CUDA path: no CPU instructions to report

@@ -12,6 +12,7 @@ class TorchInt8Backend(Backend):
     name = "torch-int8"
     description = "PyTorch dynamic quantisation, int8 Linear layers (CPU)"
     min_agreement = 0.5
+    isa_features = ("avx512_vnni", "avx_vnni", "amx")
     devices = ("cpu",)  # quantized::linear_dynamic has CPU kernels only
 
     def availability(self, device):

@@ -109,3 +109,30 @@ def tiny_classifier(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA
+
+
+# A few sentences per language for static-quantisation calibration, in XNLI dev's layout (premise, hypothesis,
+# label): every test sees the same small source, made here, whether or not ../shared is present.
+CALIBRATION_SENTENCES = {
+    "en": ["The weather was cold and the train was late.", "She reads a book every evening.",
+           "Prices rose again in the spring.", "He said he would call back tomorrow."],
+    "de": ["Das Wetter war kalt und der Zug hatte Verspätung.", "Sie liest jeden Abend ein Buch.",
+           "Im Frühjahr stiegen die Preise erneut.", "Er sagte, er würde morgen zurückrufen."],
+    "fr": ["Il faisait froid et le train était en retard.", "Elle lit un livre chaque soir.",
+           "Les prix ont encore augmenté au printemps.", "Il a dit qu'il rappellerait demain."],
+    "zh": ["天气很冷，火车晚点了。", "她每天晚上读一本书。", "春天物价又上涨了。", "他说他明天会回电话。"],
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calibration_data_dir(tmp_path_factory) -> Path:
+    from export.calibration import SOURCES
+
+    root = tmp_path_factory.mktemp("calibration-data")
+    (root / "xnli").mkdir()
+    for lang in SOURCES["xnli"].languages:
+        lines = CALIBRATION_SENTENCES.get(lang, CALIBRATION_SENTENCES["en"])
+        rows = [f"{s} ({i})\t{s}\tneutral" for i in range(8) for s in lines]
+        (root / "xnli" / f"dev-{lang}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    os.environ["STILTS_BENCH_DATA_DIR"] = str(root)
+    return root

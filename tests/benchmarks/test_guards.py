@@ -90,6 +90,21 @@ def test_onnx_keeps_its_fusions(demo_checkpoint, parity_reference, tmp_path):
     assert layer_norms >= 25 and gelus >= 12, ops  # 2 per layer + the embeddings' one; 1 per layer
 
 
+def test_onnx_opt_runs_fused_attention(demo_checkpoint, parity_reference, tmp_path):
+    ops = _optimised_ops(load_backend("onnx-opt", demo_checkpoint, parity_reference).artifact, tmp_path)
+    layers = demo_checkpoint.config["num_hidden_layers"]
+    # one fused Attention per layer, two SkipLayerNormalizations per layer: what onnx-opt is for
+    assert ops["Attention"] == layers and ops["SkipLayerNormalization"] >= 2 * layers - 1, ops
+
+
+def test_fused_int8_runs_quantised_attention(demo_checkpoint, parity_reference, tmp_path):
+    from export.artifacts import ensure_artifact
+
+    artifact = ensure_artifact("onnx-int8", demo_checkpoint, {"graph": "fused"})
+    ops = _optimised_ops(artifact, tmp_path)
+    assert ops["QAttention"] == demo_checkpoint.config["num_hidden_layers"], ops
+
+
 @pytest.mark.parametrize("name", sorted(BOUNDS))
 def test_parity_not_worse_than_recorded(name, demo_checkpoint, parity_reference):
     parity = load_backend(name, demo_checkpoint, parity_reference).parity

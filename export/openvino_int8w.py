@@ -1,0 +1,19 @@
+"""OpenVINO with NNCF weight-only int8 (asymmetric, per output channel; data-free): weights are stored in int8
+and decompressed in the kernels, activations stay fp32. Smaller and lighter on memory bandwidth; no calibration."""
+
+from __future__ import annotations
+
+from export.openvino import OpenVinoBackend, convert_from_onnx, save_ir
+
+
+class OpenVinoInt8WeightsBackend(OpenVinoBackend):
+    name = "openvino-int8w"
+    description = "OpenVINO, NNCF weight-only int8 (data-free), fp32 activations"
+    min_agreement = 0.5  # as the other int8 paths: the accuracy gate judges; this bound catches broken graphs
+
+    def export(self, checkpoint, options, out):
+        import nncf
+
+        model, onnx = convert_from_onnx(checkpoint, options)
+        save_ir(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM), out)
+        return {"parent_artifact": str(onnx.path), "ir_weights": "int8 weight-only (NNCF INT8_ASYM)"}

@@ -1,0 +1,77 @@
+"""Static quantisation's calibration text: what a spec draws, that it is never the scored text, and that a sweep
+puts two calibrations of one backend side by side, per language, in records and the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from export.calibration import SOURCES, CalibrationSpec, calibration_texts
+from models.errors import UserError
+from tests.test_cli import BENCH, FAST, assert_one_line_error, bench
+from tests.test_sweep import _tatoeba_dir
+
+
+def test_spec_draws_evenly_and_deterministically(calibration_data_dir):
+    texts, record = calibration_texts("xnli:de+fr+zh:10", calibration_data_dir)
+    assert record["per_language"] == {"de": 4, "fr": 3, "zh": 3} and len(texts) == 10
+    assert {lang for lang, _ in texts} == {"de", "fr", "zh"}
+    assert all("Zug" in t or "Buch" in t or "Preise" in t or "morgen" in t for lang, t in texts if lang == "de")
+    again, record_again = calibration_texts("xnli:de+fr+zh:10", calibration_data_dir)
+    assert again == texts and record_again["texts_sha256"] == record["texts_sha256"]
+    english, english_record = calibration_texts("xnli:en:10", calibration_data_dir)
+    assert english_record["texts_sha256"] != record["texts_sha256"] and {lang for lang, _ in english} == {"en"}
+    everything = CalibrationSpec.parse("xnli:all:30")
+    assert everything.languages == SOURCES["xnli"].languages and not everything.english_only
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("xnli:en", "malformed"), ("tatoeba:en:10", "unknown calibration source"), ("xnli:xx:10", "no language xx"),
+    ("xnli:en:0", "1..4096"), ("xnli:en:many", "1..4096"), ("squad:de:10", "no language de"),
+])
+def test_bad_specs_are_one_line_errors(spec, fragment):
+    with pytest.raises(UserError, match=fragment):
+        CalibrationSpec.parse(spec)
+
+
+def test_scored_text_is_refused_before_any_work(tiny_classifier, tmp_path):
+    proc = bench("eval", "--model", tiny_classifier, "--backend", "onnx-static-int8", "--task", "xnli",
+                 "--data-dir", tmp_path)
+    assert_one_line_error(proc, "xnli's own evaluation text", "pawsx")
+    proc = bench("eval", "--model", tiny_classifier, "--backend", "openvino-int8", "--task", "xnli",
+                 "--option", "calibration=xnli:en:16", "--data-dir", tmp_path)
+    assert_one_line_error(proc, "xnli's own evaluation text")
+    proc = bench("sweep", "--models", tiny_classifier, "--backends", "onnx-static-int8[calibration=tatoeba:en:8]",
+                 "--tasks", "tatoeba", "--out", tmp_path / "run")
+    assert_one_line_error(proc, "unknown calibration source 'tatoeba'")
+    assert not (tmp_path / "run" / "results.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_sweep_compares_calibration_languages_per_target_language(tiny_encoder, tmp_path, calibration_data_dir):
+    data = _tatoeba_dir(tmp_path)
+    shutil.copytree(calibration_data_dir / "xnli", data / "xnli")
+    out = tmp_path / "run"
+    english, mix = "onnx-static-int8[calibration=xnli:en:16]", "onnx-static-int8[calibration=xnli:all:30]"
+    bench("sweep", "--models", tiny_encoder, "--backends", f"eager,{english},{mix},openvino-int8", "--tasks",
+          "tatoeba", "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out,
+          *FAST, check_rc=0)
+    records = {r["backend"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert set(records) == {"eager", english, mix, "openvino-int8"}
+    assert all(r["status"] == "ok" for r in records.values()), [r.get("error") for r in records.values()]
+    assert records[english]["calibration"]["per_language"] == {"en": 16}
+    assert records[english]["options"]["calibration"] == "xnli:en:16"
+    assert sum(records[mix]["calibration"]["per_language"].values()) == 30
+    assert records[mix]["calibration"]["data_dir"] == str(data.resolve())  # read where the task's data is
+    assert records[english]["calibration"]["texts_sha256"] != records[mix]["calibration"]["texts_sha256"]
+    assert records["openvino-int8"]["options"]["calibration"] == "xnli:all:128"  # the default: a multilingual mix
+    for r in records.values():
+        runtime = r["performance"][0]["runtime"]
+        assert "cpu_acceleration" in runtime
+    bench("report", out, check_rc=0)
+    report = (out / "report" / "report.md").read_text()
+    section = report[report.index("Calibration language and target language"):]
+    assert "English only (xnli, 16 texts)" in section and "15-language mix (xnli, 30 texts)" in section
+    assert "onnx-static-int8" in section and "openvino-int8" in section
