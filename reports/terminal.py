@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape  # cell ids hold variant options in brackets, which rich would read as markup
 from rich.table import Table
 
 from bench.schema import SweepCellRecord
@@ -20,10 +21,10 @@ def print_sweep_table(records: list[dict], rule: dict, console: Console | None =
     for r in records:
         g = verdicts.get(r["cell_id"])
         if r.get("status") != "ok":
-            table.add_row(r["cell_id"], f"[red]failed[/red]: {r.get('error', '')[:60]}", "-", "-", "-", "-", "-")
+            table.add_row(escape(r["cell_id"]), f"[red]failed[/red]: {escape(r.get('error', '')[:60])}", "-", "-", "-", "-", "-")
             continue
         drop = (fmt(g.drop, "+.2f") + (f" [{g.drop_ci[0]:+.2f}, {g.drop_ci[1]:+.2f}]" if g.drop_ci else "")) if g else "-"
-        table.add_row(r["cell_id"], "ok", fmt(g.accuracy, ".2f") if g else "-", drop,
+        table.add_row(escape(r["cell_id"]), "ok", fmt(g.accuracy, ".2f") if g else "-", drop,
                       (g.worst_language or "-") if g else "-",
                       {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
                        "inconclusive": "[yellow]inconclusive[/yellow]"}.get(g.verdict, "n/a") if g else "-",
@@ -49,13 +50,13 @@ def print_compare_table(a: list[dict], b: list[dict], name_a: str, name_b: str, 
             if pb is None:
                 continue
             delta = 100 * (pb["throughput"] / pa["throughput"] - 1)
-            table.add_row(ra["cell_id"], str(pa["batch_size"]), str(pa["seq_len"]), fmt(pa["throughput"]),
+            table.add_row(escape(ra["cell_id"]), str(pa["batch_size"]), str(pa["seq_len"]), fmt(pa["throughput"]),
                           fmt(pb["throughput"]), f"{delta:+.1f}%", fmt(acc_a, ".2f"), fmt(acc_b, ".2f"),
                           fmt(acc_b - acc_a, "+.2f") if acc_a is not None and acc_b is not None else "-")
     missing = sorted({r["cell_id"] for r in a} ^ {r["cell_id"] for r in b})
     console.print(table)
     if missing:
-        console.print(f"cells in only one run: {', '.join(missing)}")
+        console.print(escape(f"cells in only one run: {', '.join(missing)}"))
 
 
 def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] | None,

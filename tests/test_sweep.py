@@ -242,3 +242,37 @@ def test_gate_reads_pass_fail_or_inconclusive_from_the_paired_interval():
     assert set(verdicts["onnx"].language_drop_cis) == {"de"}
     no_data = {g.backend: g for g in gate(HAND_MADE, {"mode": "absolute", "points": 1.0})}
     assert no_data["onnx-int8"].drop_ci is None and no_data["onnx-int8"].verdict == "pass"  # point estimate
+
+
+def test_report_flags_cells_measured_on_different_cpus(tmp_path):
+    import copy
+
+    same = tmp_path / "same"
+    for r in HAND_MADE[3:5]:
+        ResultStore(same).put(r)
+    bench("report", same, check_rc=0)
+    assert "Every cell ran on one CPU" in (same / "report" / "report.md").read_text()
+    mixed = tmp_path / "mixed"
+    moved = copy.deepcopy(HAND_MADE[4])  # resumed on another machine: an AVX2-only CPU
+    moved["env"]["cpu"]["model"] = "AMD EPYC 7B13"
+    moved["env"]["cpu"]["isa"] = {k: k == "avx2" for k in moved["env"]["cpu"]["isa"]}
+    for r in (HAND_MADE[3], moved):
+        ResultStore(mixed).put(r)
+    bench("report", mixed, check_rc=0)
+    md = (mixed / "report" / "report.md").read_text()
+    assert "Mixed CPUs" in md and "AMD EPYC 7B13 (avx2): 1 cells" in md
+
+
+def test_variant_options_survive_the_terminal_table():
+    import copy
+
+    from rich.console import Console
+
+    from reports.terminal import print_sweep_table
+
+    variant = copy.deepcopy(HAND_MADE[4])
+    variant["backend"] = "onnx-int8[graph=fused]"
+    variant["cell_id"] = "base|onnx-int8[graph=fused]|xnli"
+    console = Console(record=True, width=250)
+    print_sweep_table([HAND_MADE[3], variant], {"mode": "absolute", "points": 1.0}, console)
+    assert "base|onnx-int8[graph=fused]|xnli" in console.export_text()

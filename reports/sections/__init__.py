@@ -8,5 +8,6 @@ SECTIONS = [
     "reports.sections.latency",
     "reports.sections.resources",
     "reports.sections.languages",
+    "reports.sections.calibration",
     "reports.sections.environment",
 ]

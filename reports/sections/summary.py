@@ -27,6 +27,9 @@ def render(ctx: ReportContext) -> Section:
         f"when the whole interval is within the limit, **FAIL** when it is wholly beyond, **inconclusive** when "
         f"it straddles the limit (more examples would decide). Throughput: {ctx.throughput.caption}. "
         f"{ctx.throughput.note}".strip())
+    cpu_note = _cpu_note(ctx.records)
+    if cpu_note:
+        section.text(cpu_note)
     if rows:
         section.table(pd.DataFrame(rows))
     within = rule["points"] if rule["mode"] == "absolute" else 1.0
@@ -46,3 +49,35 @@ def render(ctx: ReportContext) -> Section:
         section.text("Failed cells (recorded, the sweep went on):")
         section.table(pd.DataFrame([{"cell": r["cell_id"], "error": r.get("error", "")[:160]} for r in failed]))
     return section
+
+
+def _cpu_note(records: list[dict]) -> str | None:
+    """Which CPU measured the cells, what it accelerates (as each cell recorded it), and a warning when cells were
+    measured on CPUs of different models or instruction sets (a resumed sweep may land on another machine)."""
+    cpus: dict = {}
+    accelerated: dict = {}
+    for r in records:
+        cpu = (r.get("env") or {}).get("cpu")
+        if r.get("status") != "ok" or not cpu:
+            continue
+        isa = cpu.get("isa") or {}
+        key = (cpu.get("model"), ", ".join(k for k, v in sorted(isa.items()) if v) or "no avx2")
+        cpus.setdefault(key, []).append(r["cell_id"])
+        for point in r.get("performance") or []:
+            verdict = (point.get("runtime") or {}).get("cpu_acceleration")
+            if verdict and verdict.get("needs"):
+                accelerated[r["backend"]] = verdict["note"]
+    if not cpus:
+        return None
+    lines = []
+    if len(cpus) > 1:
+        parts = "; ".join(f"{model} ({isa}): {len(ids)} cells" for (model, isa), ids in cpus.items())
+        lines.append(f"**Mixed CPUs: these cells were measured on different CPUs ({parts}); throughput ratios "
+                     f"across them compare machines as well as paths.**")
+    else:
+        (model, isa), = cpus
+        lines.append(f"Every cell ran on one CPU: {model} ({isa}).")
+    if accelerated:
+        lines.append("What it accelerates, per path: " + "; ".join(f"{b}: {n}" for b, n in sorted(accelerated.items()))
+                     + ".")
+    return " ".join(lines)
