@@ -46,7 +46,9 @@ class Section:
                 parts.append(block[1] + "\n")
             elif block[0] == "table":
                 escaped = block[1].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)  # cell ids
-                parts.append(escaped.to_markdown(index=False, floatfmt=".2f") + "\n")
+                # a missing value reads "-", as in the HTML, never "nan"
+                escaped = escaped.astype(object).where(escaped.notna(), None)
+                parts.append(escaped.to_markdown(index=False, floatfmt=".2f", missingval="-") + "\n")
             else:
                 parts.append(f"![{block[2]}]({block[1].name})\n")
         return "\n".join(parts)
@@ -86,7 +88,7 @@ def new_figure(*args, **kwargs):
 
 def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # labels near the edge stay in the image
     import matplotlib.pyplot as plt
 
     plt.close(fig)

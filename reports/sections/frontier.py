@@ -1,6 +1,7 @@
 """Accuracy against throughput (log scale) per task, with the Pareto frontier and gate verdicts marked."""
 
 import pandas as pd
+from adjustText import adjust_text
 
 from reports.analysis import frontier_points, pareto
 from reports.base import ReportContext, Section, new_figure, save_figure
@@ -21,18 +22,22 @@ def render(ctx: ReportContext) -> Section:
                  for k in front]
         if task is None:
             continue
-        fig, ax = new_figure(figsize=(7, 4.5))
-        offsets = _label_offsets(points)
+        fig, ax = new_figure(figsize=(8, 5))
+        labels = []
         for key, (acc, thr) in points.items():
             model, backend = key.split("|")
             passed = verdict.get((model, backend, task))
             color = {True: "tab:green", False: "tab:red", None: "tab:gray"}[passed]
             ax.scatter(thr, acc, color=color, marker="o" if key in front else "x", s=60, zorder=3)
-            ax.annotate(key, (thr, acc), textcoords="offset points", xytext=(4, 4 + offsets[key]), fontsize=7)
+            labels.append(ax.text(thr, acc, key, fontsize=7))
         fx = [points[k][1] for k in front]
         fy = [points[k][0] for k in front]
         ax.step(fx, fy, where="post", color="black", linewidth=1, alpha=0.6, label="Pareto frontier")
         ax.set_xscale("log")
+        # adjustText moves labels off each other and off the points, with a leader line to each point: variants
+        # of one path often share accuracy and nearly share throughput
+        ax.margins(x=0.08, y=0.15)  # room for labels above the most accurate variants
+        adjust_text(labels, ax=ax, expand=(1.2, 1.8), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
         ax.set_xlabel(f"throughput, {ctx.throughput.unit} ({ctx.throughput.short}; log scale)")
         ax.set_ylabel("accuracy (average over languages)")
         ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
@@ -45,23 +50,3 @@ def render(ctx: ReportContext) -> Section:
         section.table(pd.DataFrame(rows))
     return section
 
-
-def _label_offsets(points: dict[str, tuple[float, float]], step: float = 9.0) -> dict[str, float]:
-    """Vertical label offsets (in points) that stack the labels of variants lying close together (eager,
-    compile and torchscript often share accuracy and nearly share throughput), so that none is hidden."""
-    import math
-
-    accs = [a for a, _ in points.values()]
-    logs = [math.log10(max(t, 1e-9)) for _, t in points.values()]
-    span_a = (max(accs) - min(accs)) or 1.0
-    span_t = (max(logs) - min(logs)) or 1.0
-    placed: list[tuple[float, float, float]] = []  # normalised x, y, offset of labels already placed
-    offsets = {}
-    for key, (acc, thr) in sorted(points.items(), key=lambda kv: (-kv[1][0], kv[1][1])):
-        x, y = (math.log10(max(thr, 1e-9)) - min(logs)) / span_t, (acc - min(accs)) / span_a
-        offset = 0.0
-        while any(abs(x - px) < 0.2 and abs(y - py) < 0.06 and offset == po for px, py, po in placed):
-            offset -= step
-        placed.append((x, y, offset))
-        offsets[key] = offset
-    return offsets
