@@ -56,6 +56,15 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_stilts(args) -> int:
+    from bench.finetune import StiltsConfig, run_stilts
+    from models.training.finetuning import FinetuneSettings
+
+    first, second = run_stilts(from_args(StiltsConfig, args, settings=from_args(FinetuneSettings, args)))
+    print(f"saved checkpoints {first} (intermediate) and {second} (target)")
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from bench.sweep import SweepConfig, run_sweep
     from reports.terminal import print_sweep_table
@@ -154,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Light imports only: the configs' modules import no torch, so `bench --help` stays fast.
     from bench.distill import DistillConfig
     from bench.evaluate import EvalConfig
-    from bench.finetune import FinetuneConfig
+    from bench.finetune import FinetuneConfig, StiltsConfig
     from bench.harness import TimingConfig
     from bench.run import RunConfig
     from bench.sweep import SweepConfig
@@ -169,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "eval", "XTREME accuracy per language on the artifact that bench run times", cmd_eval, EvalConfig)
     _command(sub, "finetune", "English target-task fine-tuning (the last STILTs phase)", cmd_finetune,
              FinetuneConfig, FinetuneSettings)
+    _command(sub, "stilts", "both STILTs phases: an English intermediate task, then the target task on its encoder",
+             cmd_stilts, StiltsConfig, FinetuneSettings)
     sw = _command(sub, "sweep", "model x backend x task cells: accuracy + timing grid, resumable", cmd_sweep,
                   SweepConfig, TimingConfig)
     sw.add_argument("--config", type=Path, default=None, help="TOML or YAML file with the settings above "

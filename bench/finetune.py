@@ -65,10 +65,71 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
     features = task.training_features(tok, examples, max_length)
     log(f"fine-tuning {source.name} on {task.name}: {len(features)} examples from {train_source}")
     metadata = {"labels": list(getattr(task, "label_set", ())), "target_task": task.name,
-                "intermediate_task": source.metadata.get("intermediate_task"), "train_data": train_source,
-                "max_length": max_length, **provenance}
+                "train_data": train_source, "max_length": max_length, **provenance, **stilts_history(source)}
     return train_head(source, task.head, task.head_kwargs(), features, task.training_collator(tok), cfg.settings,
                       cfg.out, metadata, cfg.threads)
+
+
+def stilts_history(source) -> dict:
+    """What the starting checkpoint already went through. A checkpoint fine-tuned on a task is an intermediate
+    phase for the next: `intermediate_task` is its task (with its data, steps and losses), `chain` lists every
+    checkpoint from the pretrained encoder on. A plain encoder gives an empty history."""
+    meta = source.metadata
+    chain = list(meta.get("chain") or [])
+    if not meta.get("target_task"):  # a pretrained encoder (or an intermediate-free start): the chain's root
+        return {"intermediate_task": meta.get("intermediate_task"), "chain": chain or [
+            {"checkpoint": source.name, "path": str(source.path), "task": None}]}
+    phase = {k: meta.get(k) for k in ("target_task", "train_data", "train_examples", "steps", "epochs",
+                                      "learning_rate", "first_loss", "final_loss", "excluded", "subsample",
+                                      "train_seconds")}
+    chain.append({"checkpoint": source.name, "path": str(source.path), "task": meta["target_task"],
+                  "base_model": meta.get("base_model")})
+    return {"intermediate_task": meta["target_task"], "intermediate": phase, "chain": chain}
+
+
+@dataclass
+class StiltsConfig:
+    """`bench stilts`: both STILTs phases in one command, each a `bench finetune` with its own data."""
+    intermediate: str = option(help="the intermediate task (English training), e.g. xquad", required=True)
+    intermediate_train: str = option(help="its training file or split, e.g. ../shared/data/squad/dev-v1.1.json",
+                                     required=True)
+    target: str = option(help="the target task, e.g. panx or udpos", required=True)
+    target_train: str = option(help="its training file or split, e.g. train", required=True)
+    out: Path = option(help="directory: the intermediate checkpoint goes to OUT/1-TASK, the target one to "
+                            "OUT/2-INTERMEDIATE-TARGET", required=True)
+    model: str | None = model_option("the pretrained encoder both phases start from")
+    data_dir: Path | None = option(None, "where a training split name is looked up")
+    intermediate_exclude: Path | None = option(None, "QA intermediate: paragraphs to leave out (as --exclude)")
+    intermediate_max_train_examples: int | None = option(None, "subsample the intermediate data (recorded)",
+                                                         shown_default="all")
+    target_max_train_examples: int | None = option(None, "subsample the target data (recorded)",
+                                                   shown_default="all")
+    intermediate_max_length: int | None = option(None, "tokens per intermediate example",
+                                                 shown_default="the task's evaluation length")
+    threads: int | None = threads_option()
+    settings: FinetuneSettings = field(default_factory=FinetuneSettings)
+
+
+def run_stilts(cfg: StiltsConfig, log=lambda m: print(m, file=sys.stderr)) -> tuple[Path, Path]:
+    """Intermediate phase, then the target phase on its encoder. A finished intermediate checkpoint (its
+    stilts.json present: checkpoints are written atomically) is reused, so a rerun only trains what is missing."""
+    from models.checkpoint import METADATA_FILE
+
+    get_task(cfg.intermediate), get_task(cfg.target)  # unknown names fail before any training
+    first = Path(cfg.out) / f"1-{cfg.intermediate}"
+    if (first / METADATA_FILE).is_file():
+        log(f"intermediate checkpoint {first} exists: reusing it")
+    else:
+        run_finetune(FinetuneConfig(task=cfg.intermediate, train=cfg.intermediate_train, out=first, model=cfg.model,
+                                    data_dir=cfg.data_dir, exclude=cfg.intermediate_exclude,
+                                    max_length=cfg.intermediate_max_length,
+                                    max_train_examples=cfg.intermediate_max_train_examples, threads=cfg.threads,
+                                    settings=cfg.settings), log)
+    second = Path(cfg.out) / f"2-{cfg.intermediate}-{cfg.target}"
+    run_finetune(FinetuneConfig(task=cfg.target, train=cfg.target_train, out=second, model=str(first),
+                                data_dir=cfg.data_dir, max_train_examples=cfg.target_max_train_examples,
+                                threads=cfg.threads, settings=cfg.settings), log)
+    return first, second
 
 
 def _without_contexts(task, examples: list, exclude: Path) -> tuple[list, dict]:

@@ -36,7 +36,16 @@ def train_head(source: Checkpoint, head_name: str, head_kwargs: dict, features: 
 
     if threads:
         torch.set_num_threads(threads)
-    model = getattr(transformers, HEADS[head_name].auto_class).from_pretrained(str(source.path), **head_kwargs)
+    # A fine-tuned source (an intermediate STILTs phase) keeps its encoder and gets a new head: sizes that differ
+    # from its old head are not an error, and a head of the same shape is re-initialised, not inherited.
+    model = getattr(transformers, HEADS[head_name].auto_class).from_pretrained(
+        str(source.path), ignore_mismatched_sizes=True, **head_kwargs)
+    new_head = []
+    if source.metadata.get("target_task"):
+        for name, module in model.named_children():
+            if name != model.base_model_prefix and any(True for _ in module.parameters()):
+                module.apply(model._init_weights)
+                new_head.append(name)
     tok = source.tokenizer()
 
     def train_into(staging: Path) -> None:
@@ -54,6 +63,7 @@ def train_head(source: Checkpoint, head_name: str, head_kwargs: dict, features: 
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         (staging / METADATA_FILE).write_text(json.dumps({
             **metadata, "head": head_name, "base_model": source.name, "base_checkpoint": str(source.path),
+            "new_head": new_head or "fresh (the source had no task head)",
             "train_examples": len(features), "steps": result.global_step, "epochs": settings.epochs,
             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size, "seed": settings.seed,
             "train_seconds": time.perf_counter() - t0,
