@@ -157,9 +157,9 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     check_policies(cfg.batching, cfg.max_tokens)
     for label in cfg.backends:  # unknown backends, options and calibration on a scored text fail before any work
         backend, options = split_variant(label)
-        resolve_options(get_backend(backend), options, cfg.device)
+        resolved = resolve_options(get_backend(backend), options, cfg.device)
         for t in cfg.tasks:
-            check_calibration(backend, options, get_task(t))
+            check_calibration(backend, resolved, get_task(t))
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
     settings = measurement_settings(cfg)

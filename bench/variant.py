@@ -49,22 +49,22 @@ def split_variant(label: str) -> tuple[str, dict]:
     return name.strip(), options
 
 
-def check_calibration(backend: str, options: dict | None, task) -> None:
-    """Static quantisation must not calibrate on the text the task scores (one line, before any export)."""
+def check_calibration(backend: str, resolved: dict, task) -> None:
+    """Static quantisation must not calibrate on the text the task scores (one line, before any export).
+    `resolved`: the backend's options with defaults filled in (resolve_options)."""
     from export.calibration import check_not_scored
 
-    resolved = resolve_options(get_backend(backend), options, "cpu")
-    if getattr(get_backend(backend), "calibrated", False) and task is not None:
+    if get_backend(backend).calibrated and task is not None:
         check_not_scored(resolved["calibration"], task.name)
 
 
-def check_available(backend: str, device: str, options: dict | None = None) -> None:
+def check_available(backend: str, device: str, options: dict | None = None) -> dict:
     """One line naming why `backend` cannot run on `device` here, or what is wrong with its options (names,
-    types, ranges), before any work is done."""
+    types, ranges), before any work is done. Returns the options with defaults filled in."""
     reason = get_backend(backend).availability(device)
     if reason:
         raise UserError(f"backend {backend} cannot run on {device}: {reason}")
-    resolve_options(get_backend(backend), options, device)
+    return resolve_options(get_backend(backend), options, device)
 
 
 def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
@@ -81,9 +81,8 @@ def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, tas
     place for a command's own checks (the task's head, reading every data file)."""
     if "layer" in (options or {}):
         raise UserError("give the encoder layer with --layer N, not --option layer=N")
-    check_available(backend, device, {**(options or {}), "layer": layer})
-    check_calibration(backend, options, task)
-    if data_dir is not None and getattr(get_backend(backend), "calibrated", False):
+    check_calibration(backend, check_available(backend, device, {**(options or {}), "layer": layer}), task)
+    if data_dir is not None and get_backend(backend).calibrated:
         import os
 
         # calibration text is read where the task's data is (the export runs in a child process: the environment

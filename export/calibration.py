@@ -34,11 +34,15 @@ class TextSource:
     read: Callable[[Path, str], list[str]]
 
 
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"calibration text {path} is missing (XTREME's layout under the data directory)")
+    return path
+
+
 def _tsv_column(pattern: str, column: int) -> Callable[[Path, str], list[str]]:
     def read(data_dir: Path, lang: str) -> list[str]:
-        path = data_dir / pattern.format(lang=lang)
-        if not path.is_file():
-            raise UserError(f"calibration text {path} is missing (XTREME's layout under the data directory)")
+        path = _existing(data_dir / pattern.format(lang=lang))
         rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         # unique, in file order: XNLI repeats each premise for its three hypotheses
         return list(dict.fromkeys(r[column].strip() for r in rows if len(r) > column and r[column].strip()))
@@ -46,9 +50,7 @@ def _tsv_column(pattern: str, column: int) -> Callable[[Path, str], list[str]]:
 
 
 def _panx_sentences(data_dir: Path, lang: str) -> list[str]:
-    path = data_dir / "panx" / f"train-{lang}.tsv"
-    if not path.is_file():
-        raise UserError(f"calibration text {path} is missing (XTREME's layout under the data directory)")
+    path = _existing(data_dir / "panx" / f"train-{lang}.tsv")
     sentences, words = [], []
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
         if line.strip():
@@ -61,9 +63,7 @@ def _panx_sentences(data_dir: Path, lang: str) -> list[str]:
 
 def _squad_questions(data_dir: Path, lang: str) -> list[str]:
     # Questions, not contexts: SQuAD dev's contexts contain XQuAD's paragraphs (XQuAD was built from them).
-    path = data_dir / "squad" / "dev-v1.1.json"
-    if not path.is_file():
-        raise UserError(f"calibration text {path} is missing")
+    path = _existing(data_dir / "squad" / "dev-v1.1.json")
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     return [qa["question"] for article in data for par in article["paragraphs"] for qa in par["qas"]]
 

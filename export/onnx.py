@@ -62,6 +62,17 @@ def export_onnx(checkpoint, options: dict, out: Path) -> dict:
     return {"onnx_opset": options["opset"], "exporter": options["exporter"], "external_data": external}
 
 
+EXPORT_OPTIONS = ("exporter", "opset", "layer")  # the options of the ONNX export that derived artifacts start from
+
+
+def parent_artifact(backend: str, checkpoint, options: dict):
+    """The cached fp32 graph (`onnx`, or `onnx-opt`) that a quantised or converted artifact is built from, exported
+    with the same export options; in this process (the derived export is already isolated)."""
+    from export.artifacts import ensure_artifact
+
+    return ensure_artifact(backend, checkpoint, {k: options[k] for k in EXPORT_OPTIONS}, isolate=False)
+
+
 def cuda_provider_reason() -> str | None:
     import onnxruntime as ort
 

@@ -6,7 +6,7 @@ activations quantised at run time. The word embedding can stay fp32 (`keep_embed
 from __future__ import annotations
 
 from export.base import Artifact
-from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session
+from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session, parent_artifact
 
 
 class OnnxInt8Backend(OnnxBackend):
@@ -24,11 +24,8 @@ class OnnxInt8Backend(OnnxBackend):
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        from export.artifacts import ensure_artifact
-
-        parent_options = {k: options[k] for k in ("exporter", "opset", "layer")}
         parent = "onnx-opt" if options["graph"] == "fused" else "onnx"
-        fp32 = ensure_artifact(parent, checkpoint, parent_options, isolate=False)
+        fp32 = parent_artifact(parent, checkpoint, options)
         ops = ["MatMul", "Attention"] if options["graph"] == "fused" else ["MatMul"]
         if not options["keep_embedding_fp32"]:
             ops.append("Gather")

@@ -9,9 +9,7 @@ keep it. The parity check against eager fp32 is what says the fused graph comput
 from __future__ import annotations
 
 from export.base import Artifact
-from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session
-
-PARENT_OPTIONS = ("exporter", "opset", "layer")
+from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session, parent_artifact
 
 
 def optimize_fused(fp32_path, out_path, config: dict, external_data: bool) -> dict:
@@ -37,9 +35,7 @@ class OnnxOptBackend(OnnxBackend):
     parent_backend = "onnx"
 
     def export(self, checkpoint, options, out):
-        from export.artifacts import ensure_artifact
-
-        fp32 = ensure_artifact("onnx", checkpoint, {k: options[k] for k in PARENT_OPTIONS}, isolate=False)
+        fp32 = parent_artifact("onnx", checkpoint, options)
         external = fp32.manifest.get("external_data", False)
         info = optimize_fused(fp32.file(ONNX_FILE), out / ONNX_FILE, checkpoint.config, external)
         return {"parent_artifact": str(fp32.path), "external_data": external, **info}

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from export.base import Artifact
 from export.calibration import DEFAULT_SPEC, CalibrationSpec, calibration_batches
-from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session
-from export.onnx_opt import PARENT_OPTIONS
+from export.onnx import ONNX_FILE, OnnxBackend, OrtRunner, ort_session, parent_artifact
 
 CALIBRATE_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
@@ -31,13 +30,11 @@ class OnnxStaticInt8Backend(OnnxBackend):
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
 
-        from export.artifacts import ensure_artifact
-
-        fp32 = ensure_artifact("onnx", checkpoint, {k: options[k] for k in PARENT_OPTIONS}, isolate=False)
+        fp32 = parent_artifact("onnx", checkpoint, options)
         histogram = options["calibrate_method"] != "minmax"  # histograms need one shape across batches
         batches, calibration = calibration_batches(checkpoint, options["calibration"], fixed_length=histogram)
-        if len(batches[-1]["input_ids"]) != len(batches[0]["input_ids"]):
-            batches = batches[:-1] if histogram and len(batches) > 1 else batches
+        if histogram and len(batches) > 1 and len(batches[-1]["input_ids"]) < len(batches[0]["input_ids"]):
+            batches = batches[:-1]  # a short last batch would not stack either
 
         class Reader(CalibrationDataReader):
             def __init__(self):

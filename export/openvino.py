@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from export.base import Artifact, Backend, Runner
+from export.onnx import OnnxBackend
 from models.errors import UserError
 from models.heads import INPUT_NAMES
 
 IR_FILE = "model.xml"
-PARENT_OPTIONS = ("exporter", "opset", "layer")
 
 
 def openvino_reason() -> str | None:
@@ -40,10 +40,9 @@ def convert_from_onnx(checkpoint, options: dict):
     """The OpenVINO model of the cached fp32 ONNX artifact, and that artifact."""
     import openvino as ov
 
-    from export.artifacts import ensure_artifact
-    from export.onnx import ONNX_FILE
+    from export.onnx import ONNX_FILE, parent_artifact
 
-    onnx = ensure_artifact("onnx", checkpoint, {k: options[k] for k in PARENT_OPTIONS}, isolate=False)
+    onnx = parent_artifact("onnx", checkpoint, options)
     return ov.convert_model(str(onnx.file(ONNX_FILE))), onnx
 
 
@@ -95,8 +94,9 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     description = "OpenVINO fp32 (IR from the ONNX export, precision hint f32, one stream)"
     devices = ("cpu",)
-    default_options = {"exporter": "legacy", "opset": 17}
-    option_values = {"exporter": ("legacy", "dynamo"), "opset": (14, 21)}
+    # the ONNX export's options: the IR is converted from that artifact
+    default_options = OnnxBackend.default_options
+    option_values = OnnxBackend.option_values
     precision = "f32"
 
     def availability(self, device):
