@@ -226,9 +226,12 @@ def test_finetune_qa_learns_spans_it_never_saw_and_every_cpu_backend_runs_it(tmp
         from bench.env import isa_class, this_cpu_isa
 
         floor = 70 if isa_class(this_cpu_isa()) == "vnni" else 50
-        if name == "onnx-static-int8":
-            # ORT's static QDQ (per-tensor uint8 activations) does cost QA its skill: 66.7 F1 here, -15 F1 on the
-            # demo QA head (reports/showcase/demo-qa-cpu-paths). The floor says "runs and answers", not "holds".
+        if get_backend(name).calibrated:
+            # Static activation ranges are fragile on this toy head (6 epochs at lr 1e-3, widely spread activations):
+            # ORT's static QDQ scored 66.7-70 F1 here, -15 F1 on the demo QA head
+            # (reports/showcase/demo-qa-cpu-paths); OpenVINO's NNCF int8 scored 100 locally and 66.7 in one CI run
+            # whose fine-tune came out slightly different. The floor says "runs and answers", not "holds"; whether a
+            # calibrated path holds on a real head is what the showcase measures.
             floor = 40 if floor == 70 else 25
         assert score > floor, (name, score)
         print(f"{name}: F1 {score:.1f}")
