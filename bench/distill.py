@@ -19,7 +19,7 @@ from models.training.distillation import DistillSettings, Pair, distill
 @dataclass
 class DistillConfig:
     layers: int = option(help="student depth K", required=True)
-    data: list[str] = option(help="training text: .txt, .tsv (english<TAB>translation), .conllu, or a directory "
+    data: list[str] = option(help="training text: .txt, .tsv (english<TAB>translation, or PAN-X word<TAB>tag), .conllu, or a directory "
                                   "of XQuAD JSON files (parallel); repeatable", repeat=True, required=True,
                              default_factory=list)
     teacher: str = option("demo", "teacher checkpoint (size, directory or hub id)")
@@ -31,8 +31,8 @@ class DistillConfig:
 
 
 def load_training_text(specs: list[str]) -> tuple[list[Pair], list[str]]:
-    """Files: `.txt` one sentence per line (target = itself), `.tsv` `english<TAB>translation` pairs,
-    `.conllu` sentences, or a directory of XQuAD JSON files (xquad.{lang}.json; same articles, paragraphs and
+    """Files: `.txt` one sentence per line (target = itself), `.tsv` `english<TAB>translation` pairs or PAN-X's
+    `word<TAB>tag` sentences, `.conllu` sentences, or a directory of XQuAD JSON files (xquad.{lang}.json; same articles, paragraphs and
     questions in the same order in every language, so aligned by position)."""
     pairs, sources = [], []
     for spec in specs:
@@ -48,6 +48,10 @@ def load_training_text(specs: list[str]) -> tuple[list[Pair], list[str]]:
                 from bench.tasks.tagging import read_conllu
 
                 pairs += [(" ".join(w), " ".join(w)) for w, _ in read_conllu(path)]
+            elif path.suffix == ".tsv" and _is_word_tag_tsv(path):
+                from bench.tasks.tagging import PANX_LABELS, read_word_tag_tsv
+
+                pairs += [(" ".join(w), " ".join(w)) for w, _ in read_word_tag_tsv(path, PANX_LABELS)]
             elif path.suffix == ".tsv":
                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                     cols = line.split("\t")
@@ -62,6 +66,17 @@ def load_training_text(specs: list[str]) -> tuple[list[Pair], list[str]]:
     if not pairs:
         raise UserError(f"no training text in {', '.join(specs)}")
     return pairs, sources
+
+
+def _is_word_tag_tsv(path: Path) -> bool:
+    """PAN-X's training file (`word<TAB>NER tag` per line, a blank line between sentences) is also a two-column
+    .tsv: read as translation pairs it would teach the student that tags translate words. Its second column is
+    always a PAN-X tag, which a translation column essentially never is."""
+    from bench.tasks.tagging import PANX_LABELS
+
+    with path.open(encoding="utf-8", errors="replace") as f:
+        rows = [line.rstrip("\n").split("\t") for line, _ in zip(f, range(200)) if line.strip()]
+    return bool(rows) and all(len(r) == 2 and r[1] in PANX_LABELS for r in rows)
 
 
 def _xquad_pairs(directory: Path) -> list[Pair]:

@@ -49,7 +49,17 @@ class SweepConfig:
                                      shown_default="start a local Ray instance")
     min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a cell to "
                                                "pass (0..1)", shown_default="each backend's")
+    # Config file only ([[groups]] tables): pairs of models and tasks that belong together, each with its own
+    # backends and optionally langs, max_examples and split (a QA head on QA tasks, a tagger on its task; BUCC
+    # needs a larger cap than Tatoeba, and its dev split). Without groups: every model x backend x task.
+    groups: list[dict] = field(default_factory=list)
     command: str = ""
+
+    def __post_init__(self):
+        if self.groups:  # sweep.json's models, backends and tasks then list what the groups hold
+            plan = self.plan()
+            for key in GROUPED:
+                setattr(self, key, list(dict.fromkeys(v for g in plan for v in g[key])))
 
     @classmethod
     def from_file(cls, path: Path, **overrides) -> "SweepConfig":
@@ -73,7 +83,13 @@ class SweepConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"{path}: unknown sweep setting(s) {', '.join(unknown)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if data.get("groups"):
+            both = sorted(k for k in GROUPED if k in data or k in overrides)
+            if both:
+                raise UserError(f"{path}: {', '.join(both)} belong inside each [[groups]] table when the config has "
+                                "groups (or drop the groups)")
+        data.update(overrides)
         if "out" not in data:
             raise UserError(f"{path}: set 'out' (the run directory) in the file or with --out")
         for key in ("out", "data_dir"):
@@ -95,10 +111,59 @@ class SweepConfig:
             return {"mode": "relative", "ratio": self.relative}
         return {"mode": "absolute", "points": 1.0 if self.tolerance is None else self.tolerance}
 
+    def plan(self) -> list[dict]:
+        """The groups, checked, each with every key filled in (the top-level settings without groups)."""
+        if not self.groups:
+            return [{"models": self.models, "backends": self.backends, "tasks": self.tasks, "langs": self.langs,
+                     "max_examples": self.max_examples, "split": self.split}]
+        if not isinstance(self.groups, list):
+            raise UserError("groups: expected [[groups]] tables")
+        plan = []
+        for n, group in enumerate(self.groups, 1):
+            if not isinstance(group, dict):
+                raise UserError(f"groups #{n}: expected a table with {', '.join(GROUP_KEYS)}")
+            unknown = sorted(set(group) - set(GROUP_KEYS))
+            missing = [k for k in GROUPED if not group.get(k)]
+            if unknown or missing:
+                raise UserError(f"groups #{n}: " + (f"unknown key(s) {', '.join(unknown)}" if unknown else
+                                                    f"needs {', '.join(missing)}") +
+                                f"; a group takes {', '.join(GROUP_KEYS)}")
+            for key in (*GROUPED, "langs"):
+                value = group.get(key)
+                if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    raise UserError(f"groups #{n}: {key} must be a list of names, not {value!r}")
+            max_examples = group.get("max_examples", self.max_examples)
+            if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+                raise UserError(f"groups #{n}: max_examples must be a positive integer, not {max_examples!r}")
+            split = group.get("split", self.split)
+            if split not in ("test", "dev"):
+                raise UserError(f"groups #{n}: split is test or dev, not {split!r}")
+            plan.append({**{k: group[k] for k in GROUPED}, "langs": group.get("langs", self.langs),
+                         "max_examples": max_examples, "split": split})
+        return plan
+
     def cells(self) -> list[dict]:
-        backends = self.backends if "eager" in self.backends else ["eager", *self.backends]  # the reference
-        return [{"cell_id": f"{m}|{b}|{t}", "model": m, "backend": b, "task": t}
-                for m in self.models for t in self.tasks for b in backends]
+        cells, settings = [], {}
+        for group in self.plan():
+            backends = group["backends"] if "eager" in group["backends"] else ["eager", *group["backends"]]
+            for m in group["models"]:
+                for t in group["tasks"]:
+                    scored = {k: group[k] for k in SCORED}
+                    if settings.setdefault(f"{m}|{t}", scored) != scored:
+                        raise UserError(f"{m} on {t} is in two groups with different {', '.join(SCORED)}")
+                    cells += [{"cell_id": f"{m}|{b}|{t}", "model": m, "backend": b, "task": t} for b in backends
+                              if f"{m}|{b}|{t}" not in {c["cell_id"] for c in cells}]
+        return cells
+
+    def scored_examples(self) -> dict[str, dict]:
+        """"model|task" -> the langs, max_examples and split its cells score (groups may differ)."""
+        return {f"{m}|{t}": {k: g[k] for k in SCORED}
+                for g in self.plan() for m in g["models"] for t in g["tasks"]}
+
+
+GROUPED = ("models", "backends", "tasks")  # what a group must name
+SCORED = ("langs", "max_examples", "split")  # what a group may set for its own cells
+GROUP_KEYS = (*GROUPED, *SCORED)
 
 
 def _absolute(model: str) -> str:
@@ -107,12 +172,13 @@ def _absolute(model: str) -> str:
 
 
 def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
-    return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": cfg.langs,
+    scored = cfg.scored_examples()[f"{cell['model']}|{cell['task']}"]
+    return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": scored["langs"],
             "batch_sizes": cfg.batch_sizes, "seq_lens": cfg.seq_lens,
             "data_dir": str(cfg.data_dir.resolve()) if cfg.data_dir else None,
-            "split": cfg.split, "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
+            "split": scored["split"], "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
             "eval_batch_size": cfg.eval_batch_size, "batching": cfg.batching, "max_tokens": cfg.max_tokens,
-            "max_examples": cfg.max_examples,
+            "max_examples": scored["max_examples"],
             "min_agreement": cfg.min_agreement,
             "predictions_dir": str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
@@ -129,6 +195,8 @@ def measurement_settings(cfg: SweepConfig) -> dict:
     settings = {k: getattr(cfg, k) for k in MEASUREMENT_SETTINGS}
     settings.update(data_dir=str(cfg.data_dir) if cfg.data_dir else None, timing=asdict(cfg.timing),
                     threads=cfg.threads or default_threads())
+    if cfg.groups:  # per model and task; a resumed run may add pairs, never change one (see _check_resume)
+        settings["scored_examples"] = cfg.scored_examples()
     return json.loads(json.dumps(settings))  # as sweep.json stores it
 
 
@@ -136,11 +204,16 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
     before = previous.get("measurement_settings")
     if before is None:
         return  # a run written before settings were recorded: nothing to compare with
-    changed = [k for k in settings if before.get(k) != settings[k]]
+    changed = [k for k in settings if k != "scored_examples" and before.get(k) != settings[k]]
+    earlier = before.get("scored_examples") or {}
+    changed += [f"{pair} scored examples" for pair, scored in (settings.get("scored_examples") or {}).items()
+                if pair in earlier and earlier[pair] != scored]
     if changed:
         k = changed[0]
-        raise UserError(f"{cfg.out} was measured with {k}={before.get(k)!r}, this command asks for "
-                        f"{settings[k]!r}{f' (and {len(changed) - 1} more setting(s))' if len(changed) > 1 else ''}; "
+        was, now = ((before.get(k), settings[k]) if k in settings else
+                    (earlier[k.split()[0]], settings["scored_examples"][k.split()[0]]))
+        raise UserError(f"{cfg.out} was measured with {k}={was!r}, this command asks for "
+                        f"{now!r}{f' (and {len(changed) - 1} more setting(s))' if len(changed) > 1 else ''}; "
                         "its cells would mix settings: give a new --out for a new run, or repeat the original "
                         "settings to resume")
 
@@ -152,14 +225,16 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     from export.artifacts import resolve_options
     from export.registry import get_backend
 
-    for t in cfg.tasks:
-        get_task(t)  # unknown names fail before any work
     check_policies(cfg.batching, cfg.max_tokens)
-    for label in cfg.backends:  # unknown backends, options and calibration on a scored text fail before any work
-        backend, options = split_variant(label)
-        resolved = resolve_options(get_backend(backend), options, cfg.device)
-        for t in cfg.tasks:
-            check_calibration(backend, resolved, get_task(t))
+    for group in cfg.plan():
+        for t in group["tasks"]:
+            get_task(t)  # unknown names fail before any work
+        for label in group["backends"]:  # unknown backends, options and calibration on a scored text fail first
+            backend, options = split_variant(label)
+            resolved = resolve_options(get_backend(backend), options, cfg.device)
+            for t in group["tasks"]:
+                check_calibration(backend, resolved, get_task(t))
+    cells = cfg.cells()  # a model and task in two groups with different scored examples fails here
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
     settings = measurement_settings(cfg)
@@ -175,7 +250,6 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     write_json_atomic(config_path, config_record)
     store = ResultStore(cfg.out)
     done = store.finished()
-    cells = cfg.cells()
     todo = [c for c in cells if c["cell_id"] not in done
             or (cfg.retry_failed and done[c["cell_id"]].get("status") != "ok")]
     if len(todo) < len(cells):

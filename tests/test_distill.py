@@ -151,3 +151,14 @@ def test_xquad_gives_parallel_pairs(shared_data):
     german = [p for p in pairs[per_language:2 * per_language]]
     assert german[1][1].startswith("How many points did the Panthers defense surrender")
     assert german[1][0] == "Wie viele Punkte gab die Verteidigung der Panthers ab?"
+
+
+def test_panx_word_tag_file_is_read_as_sentences_not_translation_pairs(tmp_path):
+    panx = tmp_path / "train-en.tsv"
+    panx.write_text("R.H.\tB-ORG\nSaunders\tI-ORG\nsaid\tO\n\nParis\tB-LOC\nis\tO\nbig\tO\n")
+    pairs, _ = load_training_text([str(panx)])
+    assert pairs == [("R.H. Saunders said", "R.H. Saunders said"), ("Paris is big", "Paris is big")]
+    parallel = tmp_path / "pairs.tsv"
+    parallel.write_text("The house is red.\tDas Haus ist rot.\n")
+    pairs, _ = load_training_text([str(parallel)])
+    assert pairs == [("Das Haus ist rot.", "The house is red."), ("The house is red.", "The house is red.")]

@@ -162,6 +162,44 @@ def test_report_has_its_sections_and_images(tmp_path):
     assert "large|onnx-int8|xnli" in best.stdout and "3.50x" in best.stdout
 
 
+def _head(model, backend, de, es, thr, meta, params=500):
+    cell = _cell(model, backend, "udpos", 0.0, thr, params=params, langs={"de": de, "es": es})
+    cell["checkpoint_metadata"] = meta
+    return cell
+
+
+def test_overview_and_stilts_effect_read_the_heads_chains_and_students(tmp_path):
+    target_only = {"target_task": "udpos", "intermediate_task": None, "head": "token-classification"}
+    stilts = {**target_only, "intermediate_task": "xquad"}
+    student = {**target_only, "teacher": "tgt"}
+    run = tmp_path / "runs" / "heads"
+    store = ResultStore(run)
+    for cell in (_head("tgt", "eager", 80.0, 70.0, 10.0, target_only),
+                 _head("tgt", "onnx-int8", 79.0, 69.5, 36.0, target_only),
+                 _head("st", "eager", 83.0, 69.0, 10.0, stilts),
+                 _head("st", "onnx-int8", 82.0, 69.0, 35.0, stilts),
+                 _head("tgt-L6", "eager", 75.0, 60.0, 20.0, student, params=300)):
+        store.put(cell)
+    (run / "sweep.json").write_text(json.dumps({"gate": {"mode": "absolute", "points": 1.0}, "commands": ["x"]}))
+    bench("report", run, check_rc=0)
+    md = (run / "report" / "report.md").read_text()
+    overview = md.split("## Overview")[1].split("\n## ")[0]
+    row = next(line for line in overview.splitlines() if "| udpos" in line)
+    cols = [c.strip() for c in row.strip("|").split("|")]
+    # reference: the more accurate of the two same-size heads (st, 76); within 1 point: st/onnx-int8 (75.5) at
+    # 3.5x, German pays 1 point; within 3: tgt/onnx-int8 (74.25, faster) at 3.6x, German pays 4
+    assert cols[:3] == ["tagging", "udpos", "st"]
+    assert cols[3:7] == ["st / onnx-int8", "3.50", "0.50", "de +1.0"]
+    assert cols[7:11] == ["tgt / onnx-int8", "3.60", "1.75", "de +4.0"]
+    stilts_md = md.split("## STILTs effect")[1].split("\n## ")[0]
+    assert "xquad -> udpos" in stilts_md and "tgt-L6" not in stilts_md  # a student is not a STILTs variant
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+             for line in stilts_md.splitlines() if line.startswith("|")}
+    assert lines["de"][1:] == ["80.00", "83.00", "3.00"] and lines["es"][1:] == ["70.00", "69.00", "-1.00"]
+    assert lines["average"][-1] == "1.00"
+    assert lines["onnx-int8"][1:] == ["74.25", "75.50", "1.25"]  # the effect under the int8 path
+
+
 def test_compare_prints_deltas(tmp_path):
     a, b = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
     a.put(_cell("base", "onnx", "xnli", 75.0, 30.0))
@@ -204,6 +242,58 @@ def test_sweep_config_files(tmp_path):
     toml.write_text("out = [unclosed")
     with pytest.raises(UserError, match="not valid TOML"):
         SweepConfig.from_file(toml)
+
+
+def test_sweep_groups_pair_models_with_their_tasks_languages_and_caps(tiny_encoder, tmp_path):
+    from tests.test_cli import assert_one_line_error
+
+    data = _tatoeba_dir(tmp_path)
+    fr = ["J'ai faim.", "Où est la gare ?", "Il fait beau.", "Je t'aime.", "Il lit un livre.", "Nous rentrons.",
+          "Le chat dort.", "Il pleut aujourd'hui.", "Elle boit du café.", "La voiture est rouge.", "Je suis fatigué.",
+          "Le train est en retard."]
+    (data / "tatoeba" / "tatoeba.fra-eng.fra").write_text("\n".join(fr) + "\n")
+    (data / "tatoeba" / "tatoeba.fra-eng.eng").write_text((data / "tatoeba" / "tatoeba.deu-eng.eng").read_text())
+    second = tmp_path / "second"  # another checkpoint (a copy), as a task head would be
+    import shutil
+
+    shutil.copytree(tiny_encoder, second)
+    toml = tmp_path / "sweep.toml"
+    out = tmp_path / "runs" / "groups"
+
+    def write(second_langs):
+        toml.write_text(f"""out = "{out}"\ndata_dir = "{data}"\nbatch_sizes = [2]\nseq_lens = [16]\nthreads = 1
+[timing]\nmin_time_s = 0.2\nmin_iters = 3\nwarmup_iters = 1\nmax_time_s = 5
+[[groups]]\nmodels = ["{tiny_encoder}"]\ntasks = ["tatoeba"]\nbackends = ["onnx"]\nlangs = ["de"]
+[[groups]]\nmodels = ["{second}"]\ntasks = ["tatoeba"]\nbackends = ["eager"]\nlangs = {second_langs}
+max_examples = 5\n""")
+
+    write('["fr"]')
+    cfg = SweepConfig.from_file(toml)
+    assert cfg.models == [str(tiny_encoder), str(second)] and cfg.backends == ["onnx", "eager"]  # what sweep.json says
+    bench("sweep", "--config", toml, check_rc=0)
+    cells = {(Path(r["model"]).name, r["backend"]): r for r in ResultStore(out).read()}
+    assert set(cells) == {(Path(tiny_encoder).name, "eager"), (Path(tiny_encoder).name, "onnx"), ("second", "eager")}
+    assert all(c["status"] == "ok" for c in cells.values())
+    assert cells[(Path(tiny_encoder).name, "onnx")]["accuracy"]["n_examples"] == {"de": 12}
+    assert cells[("second", "eager")]["accuracy"]["n_examples"] == {"fr": 5}  # its group's languages and cap
+    stored = (out / "results.jsonl").read_text()
+    write('["de"]')  # one pair's languages changed: its cells would mix settings
+    assert_one_line_error(bench("sweep", "--config", toml), "scored examples", "new --out")
+    assert (out / "results.jsonl").read_text() == stored
+    write('["fr"]')
+    assert "resuming: 3 of 3 cells" in bench("sweep", "--config", toml, check_rc=0).stderr
+
+    toml.write_text('out = "x"\nmodels = ["demo"]\n[[groups]]\nmodels = ["demo"]\ntasks = ["tatoeba"]\n'
+                    'backends = ["onnx"]\n')
+    with pytest.raises(UserError, match="models belong inside each"):
+        SweepConfig.from_file(toml)
+    toml.write_text('out = "x"\n[[groups]]\nmodels = ["demo"]\ntasks = ["tatoeba"]\nbackend = ["onnx"]\n')
+    with pytest.raises(UserError, match="groups #1: unknown key.s. backend"):
+        SweepConfig.from_file(toml)
+    toml.write_text('out = "x"\n[[groups]]\nmodels = ["demo"]\ntasks = ["tatoeba"]\nbackends = ["onnx"]\n'
+                    'langs = ["de"]\n[[groups]]\nmodels = ["demo"]\ntasks = ["tatoeba"]\nbackends = ["eager"]\n')
+    with pytest.raises(UserError, match="demo on tatoeba is in two groups"):
+        SweepConfig.from_file(toml).cells()
 
 
 def test_a_resume_with_other_settings_stops_and_names_the_difference(tiny_encoder, tmp_path):

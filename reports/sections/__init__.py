@@ -1,6 +1,7 @@
 """Report sections, in report order. Adding a section = one module + one line here."""
 
 SECTIONS = [
+    "reports.sections.overview",
     "reports.sections.summary",
     "reports.sections.frontier",
     "reports.sections.speedup",
@@ -8,6 +9,7 @@ SECTIONS = [
     "reports.sections.latency",
     "reports.sections.resources",
     "reports.sections.languages",
+    "reports.sections.stilts",
     "reports.sections.calibration",
     "reports.sections.environment",
 ]

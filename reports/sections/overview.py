@@ -1,0 +1,65 @@
+"""The research question, answered per task family: which size and which inference path is fastest within N
+points of the best full-size fp32 model, and which languages pay for it."""
+
+import pandas as pd
+
+from bench.tasks import get_task
+from models.errors import UserError
+from reports.analysis import best_within, ok_cells
+from reports.base import ReportContext, Section
+
+WITHIN = (1.0, 3.0)  # points: the gate's default tolerance, and the budget a deployment often accepts
+
+
+def _family(task: str) -> str:
+    try:
+        return get_task(task).family
+    except UserError:  # a task this version no longer knows still gets its row
+        return "other"
+
+
+def _paying_languages(ctx: ReportContext, answer: dict, n: int = 2) -> str:
+    """The languages whose score falls most from the reference's to the chosen variant's (model and path)."""
+    by_id = {r["cell_id"]: r for r in ok_cells(ctx.records)}
+    ref, best = by_id[answer["reference"]]["accuracy"]["scores"], by_id[answer["variant"]]["accuracy"]["scores"]
+    drops = sorted(((ref[lang] - best[lang], lang) for lang in best if lang in ref), reverse=True)
+    paying = [f"{lang} {drop:+.1f}" for drop, lang in drops[:n] if drop > 0]
+    return ", ".join(paying) or "none"
+
+
+def render(ctx: ReportContext) -> Section:
+    section = Section("Overview: fastest within N points, per task family")
+    tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
+    if not tasks:
+        return section.text("No cell with accuracy: nothing to answer.")
+    section.text(
+        "For each task: the reference is eager fp32 of the largest model (the most accurate one among equals, e.g. "
+        "a STILTs variant of the same size); each column names the fastest variant (model and inference path) "
+        f"whose average score is within N points of it, with its throughput ratio to the reference "
+        f"({ctx.throughput.short}; across cells of one run) and the two languages that lose most against the "
+        "reference (points). A smaller model's drop includes what distillation cost.")
+    rows = []
+    for task in sorted(tasks, key=lambda t: (_family(t), t)):
+        row = {"family": _family(task), "task": task}
+        for within in WITHIN:
+            answer = best_within(ctx.records, within, task, ctx.throughput)
+            label = f"within {within:g}"
+            if "error" in answer:
+                row.update({label: "-", f"{label}: x ref": None, f"{label}: drop": None,
+                            f"{label}: paying languages": "-"})
+                continue
+            row["reference"] = answer["reference"].replace("|eager|" + task, "")
+            row.update({label: f"{answer['model']} / {answer['backend']}",
+                        f"{label}: x ref": answer["speedup_vs_reference"],
+                        f"{label}: drop": answer["accuracy_drop"],
+                        f"{label}: paying languages": _paying_languages(ctx, answer)})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    order = ["family", "task", "reference"] + [c for c in frame.columns if c.startswith("within")]
+    section.table(frame[[c for c in order if c in frame.columns]])
+    for family, group in frame.groupby("family", sort=True):
+        picks = [f"{r['task']}: {r['within 1']}" + (f" ({r['within 1: x ref']:.2f}x)"
+                                                      if pd.notna(r.get("within 1: x ref")) else "")
+                 for _, r in group.iterrows()]
+        section.text(f"**{family}** — within 1 point: " + "; ".join(picks) + ".")
+    return section
