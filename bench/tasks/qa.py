@@ -182,7 +182,9 @@ class TyDiQA(QATask):
         if source.data_dir is None:  # one validation split for all languages; ids start with the language
             examples = self._from_hf("tydiqa", "validation")
             return [e for e in examples if e.id.startswith(TYDIQA_NAMES[lang])], "google/xtreme tydiqa"
-        path = source.find(self.name, lang, ["tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.{lang}.dev.json",
+        path = source.find(self.name, lang, ["tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",
+                                             "tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",
+                                             "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.{lang}.dev.json",
                                              "tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json",
                                              "tydiqa.{lang}.dev.json"], name=TYDIQA_NAMES[lang])
         return read_squad_json(path), str(path)
