@@ -43,6 +43,11 @@ def read_squad_json(path: Path) -> list[QAExample]:
                     raise UserError(f"{path}: question {qa['id']} has no answers (XTREME strips test answers: "
                                     "use the published files)")
                 examples.append(QAExample(qa["id"], qa["question"], context, answers, starts))
+    if examples and not any(text.strip() for e in examples for text in e.answers):
+        # SQuAD v1.1 scoring against empty gold strings gives F1 0 for every answer: a number, but a false one
+        raise UserError(f"{path}: every answer text is empty (gold answers withheld or stripped); it cannot be "
+                        "scored: use a copy with its answers (for TyDiQA-GoldP, the tydiqa-goldp-v1.1-dev files "
+                        "as Google publishes them)")
     return examples
 
 
