@@ -76,8 +76,10 @@ def stilts_history(source) -> dict:
     checkpoint from the pretrained encoder on. A plain encoder gives an empty history."""
     meta = source.metadata
     chain = list(meta.get("chain") or [])
-    if not meta.get("target_task"):  # a pretrained encoder (or an intermediate-free start): the chain's root
-        return {"intermediate_task": meta.get("intermediate_task"), "chain": chain or [
+    if not meta.get("target_task") or meta.get("head") == "encoder":
+        # a pretrained encoder is the chain's root: what it was trained for before (the demo's e5 records
+        # target_task "retrieval") is pretraining here, not an intermediate task of this chain
+        return {"intermediate_task": None, "chain": chain or [
             {"checkpoint": source.name, "path": str(source.path), "task": None}]}
     phase = {k: meta.get(k) for k in ("target_task", "train_data", "train_examples", "steps", "epochs",
                                       "learning_rate", "first_loss", "final_loss", "excluded", "subsample",

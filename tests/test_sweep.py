@@ -169,8 +169,12 @@ def _head(model, backend, de, es, thr, meta, params=500):
 
 
 def test_overview_and_stilts_effect_read_the_heads_chains_and_students(tmp_path):
-    target_only = {"target_task": "udpos", "intermediate_task": None, "head": "token-classification"}
-    stilts = {**target_only, "intermediate_task": "xquad"}
+    # a head fine-tuned from the demo before its encoder root was told apart records the root's purpose
+    # ("retrieval") as an intermediate phase without training data: still target only
+    target_only = {"target_task": "udpos", "intermediate_task": "retrieval", "head": "token-classification",
+                   "intermediate": {"target_task": "retrieval", "train_data": None}}
+    stilts = {**target_only, "intermediate_task": "xquad",
+              "intermediate": {"target_task": "xquad", "train_data": "squad/dev-v1.1.json", "steps": 75}}
     student = {**target_only, "teacher": "tgt"}
     run = tmp_path / "runs" / "heads"
     store = ResultStore(run)

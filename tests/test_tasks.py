@@ -309,3 +309,18 @@ def test_stilts_chain_keeps_the_encoder_starts_a_new_head_and_records_the_histor
     again = bench(*args, check_rc=0)  # a rerun keeps the finished intermediate checkpoint
     assert "intermediate checkpoint" in again.stderr and "reusing it" in again.stderr
     assert json.loads((first / "stilts.json").read_text())["train_seconds"] == one["train_seconds"]
+
+
+def test_an_encoder_root_is_not_an_intermediate_task(tmp_path):
+    """The demo's e5 records target_task "retrieval": fine-tuning it is target-only training, not STILTs. (The
+    sources are plain objects with the three attributes stilts_history reads.)"""
+    from bench.finetune import stilts_history
+
+    root = type("Source", (), {"name": "demo", "path": tmp_path,
+                               "metadata": {"head": "encoder", "target_task": "retrieval"}})()
+    assert stilts_history(root)["intermediate_task"] is None
+    qa = type("Source", (), {"name": "qa", "path": tmp_path,
+                             "metadata": {"head": "question-answering", "target_task": "xquad", "steps": 75}})()
+    history = stilts_history(qa)
+    assert history["intermediate_task"] == "xquad" and history["intermediate"]["steps"] == 75
+

@@ -16,7 +16,11 @@ def _trained_heads(ctx: ReportContext) -> dict:
         meta = r.get("checkpoint_metadata") or {}
         if not has_accuracy(r) or not meta.get("target_task") or meta.get("teacher"):
             continue
-        chain = "target only" if not meta.get("intermediate_task") else \
+        # an intermediate phase is one this toolkit trained: `intermediate` records its training data. An encoder
+        # root's own pretraining purpose (the demo's e5: "retrieval", recorded as a phase without data by heads
+        # fine-tuned before bench.finetune told roots apart) is not one
+        trained = (meta.get("intermediate") or {}).get("train_data")
+        chain = "target only" if not (meta.get("intermediate_task") and trained) else \
             f"{meta['intermediate_task']} -> {meta['target_task']}"
         models = out.setdefault(r["task"], {}).setdefault(chain, [])
         if r["model"] not in models:
