@@ -143,7 +143,7 @@ class SweepConfig:
         return plan
 
     def cells(self) -> list[dict]:
-        cells, settings = [], {}
+        cells, settings, seen = [], {}, set()
         for group in self.plan():
             backends = group["backends"] if "eager" in group["backends"] else ["eager", *group["backends"]]
             for m in group["models"]:
@@ -151,8 +151,10 @@ class SweepConfig:
                     scored = {k: group[k] for k in SCORED}
                     if settings.setdefault(f"{m}|{t}", scored) != scored:
                         raise UserError(f"{m} on {t} is in two groups with different {', '.join(SCORED)}")
-                    cells += [{"cell_id": f"{m}|{b}|{t}", "model": m, "backend": b, "task": t} for b in backends
-                              if f"{m}|{b}|{t}" not in {c["cell_id"] for c in cells}]
+                    for b in backends:
+                        if f"{m}|{b}|{t}" not in seen:  # two groups may share a backend for one pair
+                            seen.add(f"{m}|{b}|{t}")
+                            cells.append({"cell_id": f"{m}|{b}|{t}", "model": m, "backend": b, "task": t})
         return cells
 
     def scored_examples(self) -> dict[str, dict]:
@@ -171,8 +173,8 @@ def _absolute(model: str) -> str:
     return str(Path(model).resolve()) if Path(model).exists() else model
 
 
-def _cell_spec(cfg: SweepConfig, cell: dict) -> dict:
-    scored = cfg.scored_examples()[f"{cell['model']}|{cell['task']}"]
+def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict) -> dict:
+    """`scored`: the langs, max_examples and split of the cell's model and task (SweepConfig.scored_examples)."""
     return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": scored["langs"],
             "batch_sizes": cfg.batch_sizes, "seq_lens": cfg.seq_lens,
             "data_dir": str(cfg.data_dir.resolve()) if cfg.data_dir else None,
@@ -261,7 +263,9 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     executor = get_executor(cfg.executor, **({"address": cfg.ray_address} if cfg.executor == "ray" else {}))
     resources = ({"num_gpus": 1, "num_cpus": 1} if cfg.device == "cuda"
                  else {"num_cpus": cfg.threads or default_threads()})
-    jobs = [CellJob(cell, _cell_spec(cfg, cell), cfg.timeout, resources) for cell in todo]
+    scored = cfg.scored_examples()  # once: each pair's group settings
+    jobs = [CellJob(cell, _cell_spec(cfg, cell, scored[f"{cell['model']}|{cell['task']}"]), cfg.timeout, resources)
+            for cell in todo]
 
     def finished(job: CellJob, result: dict) -> None:
         record = sweep_cell_record(**job.cell, device=cfg.device, gate=gate, **result)

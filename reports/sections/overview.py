@@ -18,9 +18,8 @@ def _family(task: str) -> str:
         return "other"
 
 
-def _paying_languages(ctx: ReportContext, answer: dict, n: int = 2) -> str:
+def _paying_languages(by_id: dict, answer: dict, n: int = 2) -> str:
     """The languages whose score falls most from the reference's to the chosen variant's (model and path)."""
-    by_id = {r["cell_id"]: r for r in ok_cells(ctx.records)}
     ref, best = by_id[answer["reference"]]["accuracy"]["scores"], by_id[answer["variant"]]["accuracy"]["scores"]
     drops = sorted(((ref[lang] - best[lang], lang) for lang in best if lang in ref), reverse=True)
     paying = [f"{lang} {drop:+.1f}" for drop, lang in drops[:n] if drop > 0]
@@ -38,7 +37,7 @@ def render(ctx: ReportContext) -> Section:
         f"whose average score is within N points of it, with its throughput ratio to the reference "
         f"({ctx.throughput.short}; across cells of one run) and the two languages that lose most against the "
         "reference (points). A smaller model's drop includes what distillation cost.")
-    rows = []
+    rows, by_id = [], {r["cell_id"]: r for r in ok_cells(ctx.records)}
     for task in sorted(tasks, key=lambda t: (_family(t), t)):
         row = {"family": _family(task), "task": task}
         for within in WITHIN:
@@ -52,7 +51,7 @@ def render(ctx: ReportContext) -> Section:
             row.update({label: f"{answer['model']} / {answer['backend']}",
                         f"{label}: x ref": answer["speedup_vs_reference"],
                         f"{label}: drop": answer["accuracy_drop"],
-                        f"{label}: paying languages": _paying_languages(ctx, answer)})
+                        f"{label}: paying languages": _paying_languages(by_id, answer)})
         rows.append(row)
     frame = pd.DataFrame(rows)
     order = ["family", "task", "reference"] + [c for c in frame.columns if c.startswith("within")]
