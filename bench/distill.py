@@ -1,15 +1,16 @@
 """`bench distill`: a smaller student from a (STILTs) teacher, by knowledge distillation. This module is the
-data side (which texts, read how, refused when they are evaluation data) and the command; the student, the
-losses and the loop live in models/training/."""
+data side (which texts, read how, from which language, refused or marked when they are evaluation data) and
+the command; the student, the losses and the loop live in models/training/."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.config import option, threads_option
+from bench.config import csv, option, threads_option
 from models.checkpoint import resolve_checkpoint
 from models.errors import UserError
 from models.students import students_root
@@ -19,53 +20,209 @@ from models.training.distillation import DistillSettings, Pair, distill
 @dataclass
 class DistillConfig:
     layers: int = option(help="student depth K", required=True)
-    data: list[str] = option(help="training text: .txt, .tsv (english<TAB>translation, or PAN-X word<TAB>tag), .conllu, or a directory "
-                                  "of XQuAD JSON files (parallel); repeatable", repeat=True, required=True,
+    data: list[str] = option(help="training text, repeatable: a data root such as ../shared/data (every usable "
+                                  "source under it), a task folder (xquad/, xnli/, pawsx/: parallel; mlqa/, "
+                                  "tydiqa/: monolingual), or a file: .txt, .tsv (english<TAB>translation, or PAN-X "
+                                  "word<TAB>tag), .conllu, SQuAD-format .json", repeat=True, required=True,
                              default_factory=list)
     teacher: str = option("demo", "teacher checkpoint (size, directory or hub id)")
     out: Path | None = option(None, "where the student is saved", shown_default="registered as size <teacher>-L<K>")
     hidden: int | None = option(None, "narrower student width (random init)")
     task: str | None = option(None, "the task whose head is distilled (checks the teacher has it)")
+    max_per_language: int | None = option(None, "at most this many texts per source and language (the first ones)",
+                                          shown_default="all")
+    trim_vocab: bool = option(False, "keep only the vocabulary pieces that the training text's languages use (see "
+                                     "--keep-langs), plus every single character: a smaller model on disk; "
+                                     "other text is re-segmented into the kept pieces")
+    keep_langs: list[str] = option(help="with --trim-vocab: keep the pieces of these languages' training text only",
+                                   parse=csv, repeat=True, default_factory=list,
+                                   shown_default="every language of the training text")
     threads: int | None = threads_option()
     settings: DistillSettings = field(default_factory=DistillSettings)
 
 
-def load_training_text(specs: list[str]) -> tuple[list[Pair], list[str]]:
-    """Files: `.txt` one sentence per line (target = itself), `.tsv` `english<TAB>translation` pairs or PAN-X's
-    `word<TAB>tag` sentences, `.conllu` sentences, or a directory of XQuAD JSON files (xquad.{lang}.json; same articles, paragraphs and
-    questions in the same order in every language, so aligned by position)."""
-    pairs, sources = [], []
+# Evaluation data that a student must never learn: the retrieval tasks score the encoder on these very sentences.
+REFUSED = {"tatoeba": "Tatoeba", "bucc": "BUCC"}
+# Folders of a data root (XTREME's layout, ../shared/data) and how each is read.
+ROOT_FOLDERS = ("xquad", "xnli", "pawsx", "mlqa", "tydiqa", "panx", "udpos", "squad")
+
+
+@dataclass
+class TextSource:
+    """One source's contribution, recorded in the student's stilts.json."""
+    path: str
+    lang: str
+    kind: str  # "parallel" (this language aligned to the teacher's English embedding) or "monolingual"
+    texts: int
+    evaluation_of: str | None = None  # the task whose evaluation text this is (the student is kept off it)
+
+
+@dataclass
+class TrainingText:
+    pairs: list[Pair] = field(default_factory=list)
+    sources: list[TextSource] = field(default_factory=list)
+    texts_by_lang: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def evaluation_text(self) -> list[str]:
+        return sorted({s.evaluation_of for s in self.sources if s.evaluation_of})
+
+    def add(self, path: Path, lang: str, kind: str, pairs: list[Pair], evaluation_of: str | None,
+            cap: int | None) -> None:
+        pairs = list(dict.fromkeys(p for p in pairs if p[0].strip() and p[1].strip()))[:cap]
+        if pairs:
+            self.pairs += pairs
+            self.texts_by_lang.setdefault(lang, []).extend(p[0] for p in pairs)
+            self.sources.append(TextSource(str(path), lang, kind, len(pairs), evaluation_of))
+
+
+def load_training_text(specs: list[str], max_per_language: int | None = None) -> TrainingText:
+    text = TrainingText()
     for spec in specs:
         path = Path(spec)
         if not path.exists():
             raise UserError(f"distillation data {spec} does not exist")
-        if "tatoeba" in path.name.lower() or (path.is_dir() and any(path.glob("tatoeba.*"))):
-            raise UserError(f"{spec} is Tatoeba, the evaluation data: distil on other text (XQuAD, UD)")
         try:
-            if path.is_dir():
-                pairs += _xquad_pairs(path)
-            elif path.suffix == ".conllu":
-                from bench.tasks.tagging import read_conllu
-
-                pairs += [(" ".join(w), " ".join(w)) for w, _ in read_conllu(path)]
-            elif path.suffix == ".tsv" and _is_word_tag_tsv(path):
-                from bench.tasks.tagging import PANX_LABELS, read_word_tag_tsv
-
-                pairs += [(" ".join(w), " ".join(w)) for w, _ in read_word_tag_tsv(path, PANX_LABELS)]
-            elif path.suffix == ".tsv":
-                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                    cols = line.split("\t")
-                    if len(cols) != 2:
-                        raise UserError(f"{path}:{n}: expected 'english<TAB>translation'")
-                    pairs += [(cols[1], cols[0]), (cols[0], cols[0])]
-            else:
-                pairs += [(t, t) for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+            for source in _expand(path):
+                _read_source(source, text, max_per_language)
         except UnicodeDecodeError:
             raise UserError(f"{path}: not UTF-8 text") from None
-        sources.append(str(path))
-    if not pairs:
+    if not text.pairs:
         raise UserError(f"no training text in {', '.join(specs)}")
-    return pairs, sources
+    return text
+
+
+def _refused(path: Path) -> str | None:
+    names = [path.name.lower()] + ([p.name.lower() for p in path.iterdir()] if path.is_dir() else [])
+    return next((label for key, label in REFUSED.items() if any(key in n for n in names)), None)
+
+
+def _expand(path: Path) -> list[Path]:
+    """A data root becomes its usable folders and files; Tatoeba and BUCC given by name are refused."""
+    refused = _refused(path) if not _is_data_root(path) else None
+    if refused:
+        raise UserError(f"{path} is {refused}, evaluation data of a retrieval task: distil on other text "
+                        "(XQuAD, XNLI, PAWS-X, PAN-X, UD)")
+    if not _is_data_root(path):
+        return [path]
+    out = []
+    for folder in ROOT_FOLDERS:
+        sub = path / folder
+        if folder in ("panx", "udpos", "squad") and sub.is_dir():
+            out += sorted(p for p in sub.iterdir() if p.suffix in (".tsv", ".conllu", ".json"))
+        elif sub.is_dir():
+            out.append(sub)
+    return out
+
+
+def _is_data_root(path: Path) -> bool:
+    return path.is_dir() and sum((path / f).is_dir() for f in ROOT_FOLDERS) >= 2
+
+
+_LANG = [re.compile(p) for p in (r"^xquad\.([a-z]{2,3})\.json$", r"^(?:dev|test|train)-([a-z]{2,3})\.tsv$",
+                                 r"^dev-context-([a-z]{2})-question-\1\.json$", r"^tydiqa\.goldp\.([a-z]{2})\.",
+                                 r"^([a-z]{2,3})_[a-z]+-ud-", r"\.([a-z]{2,3})\.txt$")]
+
+
+def _language(path: Path, default: str = "und") -> str:
+    for pattern in _LANG:
+        if m := pattern.search(path.name):
+            return m.group(1)
+    return default
+
+
+def _evaluation_of(path: Path, task: str) -> str | None:
+    """Dev and test files are what `bench eval` scores (`--split`); train files are not."""
+    return task if re.search(r"(^|[-_.])(dev|test)([-_.]|$)", path.name) else None
+
+
+def _read_source(path: Path, text: TrainingText, cap: int | None) -> None:
+    if path.is_dir():
+        files = sorted(path.rglob("*"))
+        if any(re.match(r"^xquad\..*\.json$", f.name) for f in files):
+            return _read_parallel(path, {_language(f): _squad_texts(f) for f in files if f.suffix == ".json"},
+                                  "xquad", text, cap)
+        pair_tsvs = [f for f in files if re.match(r"^(dev|test)-[a-z]{2}\.tsv$", f.name)]
+        if pair_tsvs:
+            task = "pawsx" if "paws" in path.name.lower() else "xnli"
+            return _read_parallel(path, {_language(f): _pair_tsv_texts(f) for f in pair_tsvs}, task, text, cap)
+        qa = [f for f in files if f.suffix == ".json"]
+        if not qa:
+            raise UserError(f"{path}: no training text here (XQuAD, XNLI/PAWS-X .tsv or SQuAD-format .json files)")
+        task = "tydiqa" if "tydiqa" in path.name.lower() or any("tydiqa" in f.name for f in qa) else "mlqa"
+        for f in qa:
+            texts = _squad_texts(f)
+            text.add(f, _language(f, "en"), "monolingual", [(t, t) for t in texts], task, cap)
+        return None
+    if path.suffix == ".conllu":
+        from bench.tasks.tagging import read_conllu
+
+        sentences = [" ".join(w) for w, _ in read_conllu(path)]
+        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences],
+                        _evaluation_of(path, "udpos"), cap)
+    if path.suffix == ".json":
+        # SQuAD v1.1 dev holds every XQuAD paragraph (XQuAD was translated from it): its text is XQuAD's.
+        return text.add(path, _language(path, "en"), "monolingual", [(t, t) for t in _squad_texts(path)],
+                        "xquad" if "v1.1" in path.name or "squad" in str(path).lower() else None, cap)
+    if path.suffix == ".tsv" and _is_word_tag_tsv(path):
+        from bench.tasks.tagging import PANX_LABELS, read_word_tag_tsv
+
+        sentences = [" ".join(w) for w, _ in read_word_tag_tsv(path, PANX_LABELS)]
+        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences],
+                        _evaluation_of(path, "panx"), cap)
+    if path.suffix == ".tsv":
+        pairs = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise UserError(f"{path}:{n}: expected 'english<TAB>translation'")
+            pairs.append((cols[1], cols[0]))
+        text.add(path, "en", "monolingual", [(e, e) for _, e in pairs], None, cap)
+        return text.add(path, _language(path, "xx"), "parallel", pairs, None, cap)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return text.add(path, _language(path), "monolingual", [(t, t) for t in lines], None, cap)
+
+
+def _read_parallel(path: Path, by_lang: dict[str, list[str]], task: str, text: TrainingText,
+                   cap: int | None) -> None:
+    """Files whose i-th text translates the English file's i-th text: each language learns the teacher's
+    embedding of the English side; English learns its own."""
+    english = by_lang.get("en")
+    if english is None:
+        raise UserError(f"{path}: parallel text needs the English file beside the other languages")
+    text.add(path, "en", "monolingual", [(t, t) for t in english], task, cap)
+    for lang, texts in sorted(by_lang.items()):
+        if lang == "en":
+            continue
+        if len(texts) != len(english):
+            raise UserError(f"{path}: the {lang} file does not align with the English one "
+                            f"({len(texts)} vs {len(english)} texts)")
+        text.add(path, lang, "parallel", list(zip(texts, english)), task, cap)
+
+
+def _squad_texts(path: Path) -> list[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        out = []
+        for article in data:
+            for paragraph in article["paragraphs"]:
+                out.append(paragraph["context"])
+                out += [qa["question"] for qa in paragraph["qas"]]
+        return out
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not SQuAD-format JSON ({e})") from None
+
+
+def _pair_tsv_texts(path: Path) -> list[str]:
+    """XNLI / PAWS-X rows (`sentence1<TAB>sentence2<TAB>label`), both sentences in row order."""
+    out = []
+    # split on newlines only: str.splitlines also breaks at U+2028 and the like, inside PAWS-X's Korean rows
+    for n, line in enumerate(path.read_text(encoding="utf-8").rstrip("\n").split("\n"), 1):
+        cols = line.rstrip("\r").split("\t")
+        if len(cols) < 2:
+            raise UserError(f"{path}:{n}: expected 'sentence1<TAB>sentence2<TAB>label'")
+        out += cols[:2]
+    return out
 
 
 def _is_word_tag_tsv(path: Path) -> bool:
@@ -77,35 +234,6 @@ def _is_word_tag_tsv(path: Path) -> bool:
     with path.open(encoding="utf-8", errors="replace") as f:
         rows = [line.rstrip("\n").split("\t") for line, _ in zip(f, range(200)) if line.strip()]
     return bool(rows) and all(len(r) == 2 and r[1] in PANX_LABELS for r in rows)
-
-
-def _xquad_pairs(directory: Path) -> list[Pair]:
-    english = directory / "xquad.en.json"
-    if not english.is_file():
-        raise UserError(f"{directory}: parallel XQuAD text needs xquad.en.json beside the other languages")
-
-    def texts(path: Path) -> list[str]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))["data"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise UserError(f"{path}: not SQuAD-format JSON ({e})") from None
-        out = []
-        for article in data:
-            for paragraph in article["paragraphs"]:
-                out.append(paragraph["context"])
-                out += [qa["question"] for qa in paragraph["qas"]]
-        return out
-
-    en = texts(english)
-    pairs = [(t, t) for t in en]
-    for other in sorted(directory.glob("xquad.*.json")):
-        if other == english:
-            continue
-        xx = texts(other)
-        if len(xx) != len(en):
-            raise UserError(f"{other} does not align with {english} ({len(xx)} vs {len(en)} texts)")
-        pairs += list(zip(xx, en))
-    return pairs
 
 
 def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> Path:
@@ -126,10 +254,31 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
         raise UserError("--layers must be >= 1 and --hidden a multiple of 64")
     if cfg.settings.steps < 1 or cfg.settings.batch_size < 1:
         raise UserError("--steps and --batch-size must be at least 1")
-    pairs, sources = load_training_text(cfg.data)
+    if cfg.settings.max_minutes is not None and cfg.settings.max_minutes <= 0:
+        raise UserError("--max-minutes must be positive")
+    if cfg.keep_langs and not cfg.trim_vocab:
+        raise UserError("--keep-langs says which languages --trim-vocab keeps; add --trim-vocab or drop it")
+    text = load_training_text(cfg.data, cfg.max_per_language)
+    for source in text.sources:
+        log(f"  {source.kind:<11} {source.lang:<4} {source.texts:>6} texts  {source.path}"
+            + (f"  (evaluation text of {source.evaluation_of}: the student is kept off it)"
+               if source.evaluation_of else ""))
+    languages = sorted({s.lang for s in text.sources})
+    trim_texts = None
+    if cfg.trim_vocab:
+        kept_langs = sorted(cfg.keep_langs) or languages
+        missing = sorted(set(kept_langs) - set(languages))
+        if missing:
+            raise UserError(f"--keep-langs {', '.join(missing)}: no training text in that language among --data "
+                            f"(languages there: {', '.join(languages)})")
+        trim_texts = [t for lang in kept_langs for t in text.texts_by_lang[lang]]
     name = f"{teacher_ckpt.name if '/' not in teacher_ckpt.name else Path(teacher_ckpt.name).name}-L{cfg.layers}" + \
-        (f"-H{cfg.hidden}" if cfg.hidden else "")
+        (f"-H{cfg.hidden}" if cfg.hidden else "") + ("-trim" if cfg.trim_vocab else "")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out) if cfg.out else students_root() / name
-    return distill(teacher_ckpt, pairs, sources, cfg.layers, cfg.hidden, cfg.settings, out, name, log)
+    provenance = {"data_sources": [asdict(s) for s in text.sources], "languages": languages,
+                  "evaluation_text": text.evaluation_text,
+                  "vocabulary_languages": kept_langs if cfg.trim_vocab else None}
+    return distill(teacher_ckpt, text.pairs, [str(Path(s)) for s in cfg.data], cfg.layers, cfg.hidden, cfg.settings,
+                   out, name, log, trim_texts, provenance)

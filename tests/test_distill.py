@@ -4,14 +4,15 @@ on held-out text, it round-trips through save/load and the CLI, and bad input is
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from bench.distill import DistillConfig, load_training_text, run_distill
-from models.training.distillation import DistillSettings, resolve_precision
-from models.training.losses import in_batch_contrastive
+from models.training.distillation import DistillSettings, StepBudget, resolve_precision
+from models.training.losses import in_batch_contrastive, masked_softened_kl, softened_kl
 from models.training.students import build_student, kept_layers
 from models.errors import UserError
 from bench.parity import PARITY_TEXTS
@@ -138,6 +139,17 @@ def test_distill_error_paths(teacher, train_file, tmp_path):
                           "evaluation data")
     assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--task", "udpos", "--data",
                                 train_file, "--out", out), "needs a teacher with a token-classification head")
+    bucc = tmp_path / "bucc2018"
+    bucc.mkdir()
+    (bucc / "zh-en.dev.zh").write_text("1\t你好\n")
+    assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", bucc, "--out", out),
+                          "is BUCC, evaluation data")
+    assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file,
+                                "--keep-langs", "de", "--out", out), "add --trim-vocab")
+    assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file,
+                                "--trim-vocab", "--keep-langs", "de", "--out", out), "no training text in that language")
+    assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file,
+                                "--max-minutes", "0", "--out", out), "--max-minutes must be positive")
     assert_one_line_error(bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file,
                                 "--steps", "0", "--out", out), "--steps and --batch-size must be at least 1")
     assert not out.exists()  # no half-written student
@@ -145,20 +157,148 @@ def test_distill_error_paths(teacher, train_file, tmp_path):
 
 @pytest.mark.shared_data
 def test_xquad_gives_parallel_pairs(shared_data):
-    pairs, _ = load_training_text([str(shared_data / "xquad")])
-    per_language = 240 + 1190
-    assert len(pairs) == 5 * per_language  # en with itself + de, es, ru, zh paired with en
-    german = [p for p in pairs[per_language:2 * per_language]]
-    assert german[1][1].startswith("How many points did the Panthers defense surrender")
-    assert german[1][0] == "Wie viele Punkte gab die Verteidigung der Panthers ab?"
+    text = load_training_text([str(shared_data / "xquad")])
+    # 240 paragraphs + 1190 questions per language, less the few repeated questions (a pair is drawn once)
+    assert [(s.lang, s.kind) for s in text.sources] == [("en", "monolingual")] + [
+        (lang, "parallel") for lang in ("de", "es", "ru", "zh")]
+    assert all(1420 <= s.texts <= 1430 for s in text.sources) and len(text.pairs) == sum(s.texts for s in text.sources)
+    assert ("Wie viele Punkte gab die Verteidigung der Panthers ab?",
+            "How many points did the Panthers defense surrender?") in text.pairs
 
 
 def test_panx_word_tag_file_is_read_as_sentences_not_translation_pairs(tmp_path):
     panx = tmp_path / "train-en.tsv"
     panx.write_text("R.H.\tB-ORG\nSaunders\tI-ORG\nsaid\tO\n\nParis\tB-LOC\nis\tO\nbig\tO\n")
-    pairs, _ = load_training_text([str(panx)])
+    pairs = load_training_text([str(panx)]).pairs
     assert pairs == [("R.H. Saunders said", "R.H. Saunders said"), ("Paris is big", "Paris is big")]
     parallel = tmp_path / "pairs.tsv"
     parallel.write_text("The house is red.\tDas Haus ist rot.\n")
-    pairs, _ = load_training_text([str(parallel)])
-    assert pairs == [("Das Haus ist rot.", "The house is red."), ("The house is red.", "The house is red.")]
+    pairs = load_training_text([str(parallel)]).pairs
+    assert pairs == [("The house is red.", "The house is red."), ("Das Haus ist rot.", "The house is red.")]
+
+
+@pytest.mark.shared_data
+def test_a_data_root_gives_every_source_per_language_and_marks_evaluation_text(shared_data):
+    text = load_training_text([str(shared_data)], max_per_language=40)
+    by_source = {(Path(s.path).name, s.lang): s for s in text.sources}
+    # Tatoeba and BUCC, the retrieval tasks' own sentences, are never drawn from a data root
+    assert not any("tatoeba" in s.path or "bucc" in s.path for s in text.sources)
+    # XNLI and PAWS-X rows translate each other: parallel to English, row by row
+    assert by_source[("xnli", "fr")].kind == "parallel" and by_source[("xnli", "fr")].evaluation_of == "xnli"
+    assert ("Et il a dit, maman, je suis à la maison.", "And he said, Mama, I'm home.") in text.pairs
+    assert by_source[("pawsx", "ja")].kind == "parallel" and by_source[("pawsx", "ko")].texts == 40
+    assert by_source[("xquad", "de")].evaluation_of == "xquad"
+    assert by_source[("dev-v1.1.json", "en")].evaluation_of == "xquad"  # SQuAD dev holds XQuAD's paragraphs
+    assert by_source[("dev-context-de-question-de.json", "de")].evaluation_of == "mlqa"
+    assert by_source[("tydiqa.goldp.sw.dev.json", "sw")].evaluation_of == "tydiqa"
+    assert by_source[("test-hi.tsv", "hi")].evaluation_of == "panx" and by_source[("test-hi.tsv", "hi")].kind == \
+        "monolingual"
+    assert by_source[("train-en.tsv", "en")].evaluation_of is None  # PAN-X's training split is not scored
+    assert by_source[("de_gsd-ud-test.conllu", "de")].evaluation_of == "udpos"
+    assert all(s.texts <= 40 for s in text.sources)  # the per-language cap
+    assert text.evaluation_text == ["mlqa", "panx", "pawsx", "tydiqa", "udpos", "xnli", "xquad"]
+    assert {"ar", "de", "fr", "hi", "ja", "ru", "sw", "tr", "vi", "zh"} <= set(text.texts_by_lang)
+
+
+@pytest.fixture(scope="module")
+def tiny_xquad(tmp_path_factory):
+    """A two-language XQuAD folder: parallel text that is also XQuAD's evaluation text."""
+    folder = tmp_path_factory.mktemp("xq") / "xquad"
+    folder.mkdir()
+    english, german = TRAIN[0::2][:8], TRAIN[1::2][:8]
+    for lang, texts in (("en", english), ("de", german)):
+        data = {"data": [{"paragraphs": [{"context": t, "qas": []} for t in texts]}]}
+        (folder / f"xquad.{lang}.json").write_text(json.dumps(data, ensure_ascii=False))
+    return folder
+
+
+def test_trimmed_student_records_its_sources_and_is_kept_off_their_task(teacher, tiny_xquad, tmp_path):
+    out = tmp_path / "trimmed"
+    proc = bench("distill", "--teacher", teacher, "--layers", "2", "--data", tiny_xquad, "--out", out, "--steps",
+                 "20", "--batch-size", "8", "--trim-vocab", check_rc=0)
+    assert "evaluation text of xquad" in proc.stderr
+    meta = json.loads((out / "stilts.json").read_text())
+    assert meta["evaluation_text"] == ["xquad"] and meta["languages"] == ["de", "en"]
+    assert [(s["lang"], s["kind"], s["texts"]) for s in meta["data_sources"]] == [("en", "monolingual", 8),
+                                                                                 ("de", "parallel", 8)]
+    vocab = meta["vocabulary"]
+    assert meta["vocabulary_languages"] == ["de", "en"] and vocab["pieces_before"] == 250002
+    assert 15_000 < vocab["pieces_after"] < 17_000  # specials + single characters + the training text's pieces
+    assert vocab["weights_bytes_after"] < 0.2 * vocab["weights_bytes_before"]
+    assert (out / "model.safetensors").stat().st_size < 0.2 * vocab["weights_bytes_before"]
+
+    # the trimmed student computes what the untrimmed one does on its languages' text: same pieces, same rows
+    full_ckpt, trimmed_ckpt = resolve_checkpoint(str(teacher)), resolve_checkpoint(str(out))
+    full_tok, trimmed_tok = full_ckpt.tokenizer(), trimmed_ckpt.tokenizer()
+    student = load_model(trimmed_ckpt.path, trimmed_ckpt.head, add_pooling_layer=False)
+    assert student.config.vocab_size == vocab["pieces_after"] == len(trimmed_tok)
+    seen = TRAIN[1]
+    assert trimmed_tok.tokenize(seen) == full_tok.tokenize(seen)
+    # text outside the kept pieces is re-segmented into kept ones (single characters at worst), not <unk>
+    dutch = "Het huis is rood en de kat slaapt."
+    pieces = trimmed_tok.tokenize(dutch)
+    assert pieces != full_tok.tokenize(dutch) and "<unk>" not in pieces
+    assert "".join(pieces).replace("\u2581", " ").strip() == dutch
+    assert trimmed_tok(dutch)["input_ids"][0] == 0 and trimmed_tok(dutch)["input_ids"][-1] == 2  # <s> ... </s>
+
+    # XQuAD's text trained it: it is refused on XQuAD with one line, scored elsewhere
+    assert_one_line_error(bench("eval", "--model", out, "--task", "xquad", "--data-dir", tiny_xquad.parent),
+                          "distilled on xquad's evaluation text")
+    proc = bench("run", "--model", out, "--backend", "onnx", "--batch-size", "2", "--seq-len", "16",
+                 "--min-time", "0.2", "--min-iters", "3", "--warmup", "1", "--threads", "1", check_rc=0)
+    assert "onnx" in proc.stdout
+
+
+def test_step_budget_shrinks_the_horizon_to_the_time_left():
+    budget = StepBudget(steps=1000, max_minutes=1.0)
+    budget.update(done=5, elapsed=3.0, recent_step_seconds=0.5)  # too early to estimate
+    assert budget.horizon == 1000
+    budget.update(done=20, elapsed=10.0, recent_step_seconds=0.5)  # 50 s left: 100 more steps
+    assert budget.horizon == 120 and not budget.finished(119, 59.0)
+    assert budget.finished(120, 59.0) and budget.finished(50, 60.0)
+    unlimited = StepBudget(steps=30, max_minutes=None)
+    unlimited.update(done=20, elapsed=1e6, recent_step_seconds=10.0)
+    assert unlimited.horizon == 30 and not unlimited.finished(29, 1e6)
+
+
+def test_max_minutes_stops_a_run_early_and_records_it(teacher, train_file, tmp_path):
+    out = tmp_path / "timed"
+    bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file, "--out", out, "--steps", "100000",
+          "--batch-size", "4", "--max-minutes", "0.1", check_rc=0)
+    meta = json.loads((out / "stilts.json").read_text())
+    assert meta["steps_asked"] == 100000 and meta["max_minutes"] == 0.1
+    assert 10 <= meta["steps"] < 100000 and meta["train_seconds"] < 0.1 * 60 + 10
+
+
+def test_masked_kl_ignores_padding():
+    torch.manual_seed(0)
+    # two sequences of 3 and 5 tokens, padded to 5: the padded loss equals the unpadded sequences' loss
+    student, teacher = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    padded = masked_softened_kl([student], [teacher], mask, 2.0, positional=False)
+    # softened_kl on one sequence ([1, length, labels]) sums its tokens' KL; the batch's loss averages sequences
+    unpadded = (softened_kl([student[0:1, :3]], [teacher[0:1, :3]], 2.0)
+                + softened_kl([student[1:2]], [teacher[1:2]], 2.0)) / 2
+    assert float(padded) == pytest.approx(float(unpadded), rel=1e-5)
+    # what padding holds does not matter
+    junk_s, junk_t = student.clone(), teacher.clone()
+    junk_s[0, 3:], junk_t[0, 3:] = 50.0, -50.0
+    assert float(masked_softened_kl([junk_s], [junk_t], mask, 2.0, positional=False)) == pytest.approx(float(padded))
+    # QA start/end logits: a distribution over positions, with none on padding
+    starts_s, starts_t = torch.randn(2, 5), torch.randn(2, 5)
+    positional = masked_softened_kl([starts_s], [starts_t], mask, 2.0, positional=True)
+    first = softened_kl([starts_s[0:1, :3]], [starts_t[0:1, :3]], 2.0)
+    second = softened_kl([starts_s[1:2]], [starts_t[1:2]], 2.0)
+    assert float(positional) == pytest.approx(float(first + second) / 2, rel=1e-4)
+
+
+def test_head_students_learn_the_teachers_tags_from_cached_targets(tmp_path, train_file):
+    teacher = build_tiny_checkpoint(tmp_path / "tagger", head="token-classification", num_labels=17)
+    meta = json.loads((teacher / "stilts.json").read_text())
+    (teacher / "stilts.json").write_text(json.dumps({**meta, "labels": [f"L{i}" for i in range(17)]}))
+    out = tmp_path / "tagger-L1"
+    bench("distill", "--teacher", teacher, "--layers", "1", "--task", "udpos", "--data", train_file, "--out", out,
+          "--steps", "60", "--batch-size", "8", "--lr", "2e-3", check_rc=0)
+    meta = json.loads((out / "stilts.json").read_text())
+    assert meta["recipe"].startswith("kl on softened logits") and meta["loss_last"] < 0.5 * meta["loss_first"]
+    assert meta["labels"] == [f"L{i}" for i in range(17)]

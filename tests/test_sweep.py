@@ -204,6 +204,45 @@ def test_overview_and_stilts_effect_read_the_heads_chains_and_students(tmp_path)
     assert lines["onnx-int8"][1:] == ["74.25", "75.50", "1.25"]  # the effect under the int8 path
 
 
+def test_students_section_and_best_within_3_pick_a_student_that_qualifies(tmp_path):
+    def cell(model, backend, de, fr, thr, meta, params):
+        c = _cell(model, backend, "tatoeba", 0.0, thr, params=params, langs={"de": de, "fr": fr})
+        c["checkpoint_metadata"] = meta
+        return c
+
+    teacher = {"head": "encoder"}
+    student = {"head": "encoder", "teacher": "demo", "layers": 3, "hidden": 384, "steps": 2000, "batch_size": 32,
+               "train_seconds": 1500.0, "texts": 9000, "evaluation_text": ["xnli"],
+               "data_sources": [{"path": "xnli", "lang": "fr", "kind": "parallel", "texts": 3000},
+                                {"path": "xnli", "lang": "en", "kind": "monolingual", "texts": 3000}],
+               "vocabulary": {"pieces_before": 250002, "pieces_after": 40000}, "vocabulary_languages": ["en", "fr"]}
+    run = tmp_path / "runs" / "students"
+    store = ResultStore(run)
+    for c in (cell("demo", "eager", 94.0, 92.0, 10.0, teacher, 118),
+              cell("demo", "openvino-int8", 93.0, 92.0, 30.0, teacher, 118),
+              cell("demo-L3", "eager", 92.0, 90.0, 40.0, student, 97),       # 2 points below, 4x
+              cell("demo-L3", "openvino-int8", 91.0, 90.0, 120.0, student, 97),  # 2.5 below, 12x
+              cell("demo-L2", "openvino-int8", 85.0, 80.0, 200.0, student, 90)):  # fast but 10.5 below
+        store.put(c)
+    (run / "sweep.json").write_text(json.dumps({"gate": {"mode": "absolute", "points": 1.0}, "commands": ["x"]}))
+    bench("report", run, check_rc=0)
+    md = (run / "report" / "report.md").read_text()
+    section = md.split("## Distilled students vs their teacher")[1].split("\n## ")[0]
+    assert "vocabulary 250,002 -> 40,000 pieces (en, fr)" in section and "kept off xnli" in section
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| student") or line.startswith("| teacher")}
+    # accuracy, drop, throughput, x teacher eager
+    assert rows[("student (demo-L3)", "openvino-int8")][2:6] == ["90.50", "2.50", "120.00", "12.00"]
+    assert rows[("teacher (demo)", "eager")][2:6] == ["93.00", "0.00", "10.00", "1.00"]
+    per_language = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+                    for line in section.split("**demo-L3**")[1].split("per language")[1].splitlines()
+                    if line.startswith("|")}
+    assert per_language["student openvino-int8"][1:4] == ["90.50", "91.00", "90.00"]
+    best = bench("best", run, "--within", "3", check_rc=0).stdout
+    assert "demo-L3|openvino-int8|tatoeba" in best and "12.00x" in best
+    assert bench("best", run, "--within", "1", check_rc=0).stdout.count("demo|openvino-int8|tatoeba") >= 1
+
+
 def test_compare_prints_deltas(tmp_path):
     a, b = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
     a.put(_cell("base", "onnx", "xnli", 75.0, 30.0))

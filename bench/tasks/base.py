@@ -130,6 +130,12 @@ class Task:
         return None
 
     def check_head(self, checkpoint) -> None:
+        """The checkpoint can be scored here: it has this task's head and never learned this task's evaluation
+        text (a student distilled on it, `bench distill`, is kept off the task)."""
+        if self.name in (checkpoint.metadata.get("evaluation_text") or []):
+            raise UserError(f"{checkpoint.name} was distilled on {self.name}'s evaluation text (its stilts.json, "
+                            f"evaluation_text): its {self.name} score would not be zero-shot; score it on another "
+                            "task, or distil without that source")
         if checkpoint.head.name != self.head:
             hint = ("fine-tune it first: bench finetune --task " + self.name) if self.head != "encoder" else ""
             raise UserError(f"task {self.name} needs a checkpoint with a {self.head} head; {checkpoint.name} "

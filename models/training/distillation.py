@@ -22,8 +22,9 @@ from pathlib import Path
 from models.checkpoint import METADATA_FILE, Checkpoint
 from models.errors import UserError
 from models.files import build_atomically
-from models.training.losses import in_batch_contrastive, mean_pool, softened_kl
+from models.training.losses import in_batch_contrastive, masked_softened_kl, mean_pool
 from models.training.students import build_student, kept_layers
+from models.training.vocabulary import trim_vocabulary
 
 Pair = tuple[str, str]  # (text the student reads, text whose teacher output is the target)
 
@@ -42,6 +43,8 @@ class DistillSettings:
         "help": "student training precision; auto: bf16 autocast where the CPU has bf16 arithmetic",
         "choices": ("auto", "fp32", "bf16")})
     seed: int = field(default=0, metadata={"help": "random seed"})
+    max_minutes: float | None = field(default=None, metadata={
+        "help": "stop training after this many minutes (the learning-rate schedule shrinks to the steps that fit)"})
 
 
 def resolve_precision(precision: str) -> str:
@@ -58,9 +61,34 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if native else "fp32"
 
 
-def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[str], layers: int, hidden: int | None,
-            settings: DistillSettings, out: Path, name: str, log=lambda m: print(m, file=sys.stderr)) -> Path:
-    """Train a `layers`-deep student of `teacher_ckpt` on `pairs` and save it atomically into `out`."""
+@dataclass
+class StepBudget:
+    """How many steps the run takes: `steps`, or fewer when `max_minutes` would run out first. The horizon is
+    re-estimated from the recent step time (early steps also fill the teacher-target cache, so they are the
+    slowest), and the linear learning-rate decay always ends at the current horizon."""
+    steps: int
+    max_minutes: float | None
+    horizon: int = 0
+
+    def __post_init__(self):
+        self.horizon = self.steps
+
+    def update(self, done: int, elapsed: float, recent_step_seconds: float) -> None:
+        if self.max_minutes is None or done < 10:
+            return
+        left = self.max_minutes * 60 - elapsed
+        self.horizon = max(done + 1, min(self.steps, done + int(left / max(recent_step_seconds, 1e-6))))
+
+    def finished(self, done: int, elapsed: float) -> bool:
+        return done >= self.horizon or (self.max_minutes is not None and elapsed >= self.max_minutes * 60)
+
+
+def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], layers: int, hidden: int | None,
+            settings: DistillSettings, out: Path, name: str, log=lambda m: print(m, file=sys.stderr),
+            trim_texts: list[str] | None = None, provenance: dict | None = None) -> Path:
+    """Train a `layers`-deep student of `teacher_ckpt` on `pairs` and save it atomically into `out`.
+    `sources` and `provenance` are recorded in its stilts.json; `trim_texts`: trim the vocabulary to the pieces
+    these texts need (models.training.vocabulary)."""
     import torch
     from tqdm import tqdm
 
@@ -82,8 +110,10 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[str], lay
             p.requires_grad_(False)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.01)
+    budget = StepBudget(cfg.steps, cfg.max_minutes)
+    warmup = max(1, cfg.steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, cfg.steps // 10)) * max(0.0, 1 - s / cfg.steps))
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / budget.horizon))
 
     def encode(texts):
         return tok([prefix + t for t in texts], truncation=True, max_length=cfg.max_length, padding=True,
@@ -95,42 +125,67 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[str], lay
             return mean_pool(result.last_hidden_state, batch["attention_mask"])
         return [getattr(result, n) for n in head.outputs]
 
-    def loss_fn(student_out, teacher_out, targets):
+    def loss_fn(student_out, teacher_out, targets, mask):
         if head.name != "encoder":
-            return softened_kl(student_out, teacher_out, cfg.temperature)
+            return masked_softened_kl(student_out, teacher_out, mask, cfg.temperature,
+                                      positional=head.name == "question-answering")
         student_out = student_out.float()  # the loss in fp32 whatever the autocast precision
         loss = torch.nn.functional.mse_loss(student_out, teacher_out)
         if cfg.contrastive_weight:
             loss = loss + cfg.contrastive_weight * in_batch_contrastive(student_out, teacher_out, targets)
         return loss
 
-    embedding_cache: dict[str, torch.Tensor] = {}
+    cache: dict[str, list[torch.Tensor]] = {}
 
-    def target_embeddings(texts: list[str]) -> torch.Tensor:
-        """The teacher's sentence embeddings, each computed once: with parallel text one English sentence is
-        the target of every language's translation, and the teacher's forward pass costs more than the
-        student's step, so memoising it buys several times more training steps per minute."""
-        missing = list(dict.fromkeys(t for t in texts if t not in embedding_cache))
-        if missing:
-            embedding_cache.update(zip(missing, outputs(teacher, encode(missing))))
-        return torch.stack([embedding_cache[t] for t in texts])
+    def compute_targets(texts: list[str]) -> None:
+        """The teacher's outputs for every text it will be asked about, once, before training: with parallel
+        text one English sentence is the target of every language's translation, and a text is drawn many
+        times over a run, while the teacher's pass costs more than the student's step. Batches are sorted by
+        length (little padding); token-level outputs are stored without padding."""
+        unique = sorted(dict.fromkeys(texts), key=len)
+        for start in tqdm(range(0, len(unique), 64), desc="teacher targets", file=sys.stderr, dynamic_ncols=True):
+            rows = unique[start:start + 64]
+            batch = encode(rows)
+            # under bf16 autocast where the student trains in bf16: 2x faster here, and targets rounded to bf16's
+            # 3 significant digits are far closer to the teacher than any student gets
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                result = outputs(teacher, batch)
+            result = [result.float()] if head.name == "encoder" else [o.float() for o in result]
+            lengths = batch["attention_mask"].sum(1).tolist()
+            for row, text in enumerate(rows):
+                cache[text] = [(o[row, :lengths[row]] if head.label_axis_is_token else o[row]).clone()
+                               for o in result]
+
+    def targets(texts: list[str], width: int) -> list[torch.Tensor]:
+        """Cached outputs of `texts` as a batch, token-level ones re-padded to `width` (the loss masks them)."""
+        batched = []
+        for k in range(len(cache[texts[0]])):
+            per_text = [cache[t][k] for t in texts]
+            if head.label_axis_is_token:
+                per_text = [torch.nn.functional.pad(o, (0, 0) * (o.dim() - 1) + (0, width - o.shape[0]))
+                            for o in per_text]
+            batched.append(torch.stack(per_text))
+        return batched
 
     log(f"distilling {teacher_ckpt.name} ({depth} layers) into {layers} layers on {len(pairs)} texts "
-        f"from {', '.join(sources)} ({cfg.steps} steps, student in {precision})")
-    losses = []
+        f"from {len(sources)} sources ({cfg.steps} steps" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes
+                                                              else "") + f", student in {precision})")
+    losses, step_seconds = [], []
     student.eval()  # dropout off: the target is a deterministic function, noise only slows the fit
-    t0 = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc="distil", file=sys.stderr, dynamic_ncols=True)
-    for _ in bar:
+    t0 = time.perf_counter()  # the time budget counts the teacher's targets too
+    # retrieval: the teacher's embedding of the English side (p[1]); heads: the teacher on the same input
+    compute_targets([p[1] if head.name == "encoder" else p[0] for p in pairs])
+    bar = tqdm(total=budget.horizon, desc="distil", file=sys.stderr, dynamic_ncols=True)
+    while not budget.finished(len(losses), time.perf_counter() - t0):
+        step_start = time.perf_counter()
         batch_pairs = random.sample(pairs, min(cfg.batch_size, len(pairs)))
         inputs = encode([p[0] for p in batch_pairs])
-        with torch.no_grad():
-            # retrieval: the teacher's embedding of the English side; heads: the teacher on the same input
-            teacher_out = (target_embeddings([p[1] for p in batch_pairs]) if head.name == "encoder"
-                           else outputs(teacher, inputs))
+        teacher_out = targets([p[1] if head.name == "encoder" else p[0] for p in batch_pairs],
+                              inputs["input_ids"].shape[1])
+        teacher_out = teacher_out[0] if head.name == "encoder" else teacher_out
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             student_out = outputs(student, inputs)
-        loss = loss_fn(student_out, teacher_out, [p[1] for p in batch_pairs])
+        loss = loss_fn(student_out, teacher_out, [p[1] for p in batch_pairs], inputs["attention_mask"].bool())
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -139,11 +194,26 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[str], lay
         losses.append(loss.item())
         if math.isnan(losses[-1]):
             raise UserError("the distillation loss became NaN; lower --lr")
+        step_seconds.append(time.perf_counter() - step_start)
+        recent = step_seconds[-50:]
+        budget.update(len(losses), time.perf_counter() - t0, sum(recent) / len(recent))
+        bar.total = budget.horizon  # the ETA follows the time budget
+        bar.update()
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.5f}")
+    bar.close()
+    train_seconds = time.perf_counter() - t0
+    model_out, tok_out, vocabulary = student, tok, None
+    if trim_texts is not None:
+        size_before = _weights_bytes(student)
+        model_out, tok_out, kept = trim_vocabulary(student, tok, [prefix + t for t in trim_texts])
+        vocabulary = {"pieces_before": len(tok), "pieces_after": kept, "weights_bytes_before": size_before,
+                      "weights_bytes_after": _weights_bytes(model_out)}
+        log(f"vocabulary trimmed: {len(tok):,} -> {kept:,} pieces, weights {size_before / 2**20:.0f} -> "
+            f"{vocabulary['weights_bytes_after'] / 2**20:.0f} MiB")
 
     def save(staging: Path) -> None:
-        student.save_pretrained(str(staging))
-        tok.save_pretrained(str(staging))
+        model_out.save_pretrained(str(staging))
+        tok_out.save_pretrained(str(staging))
         meta = {k: v for k, v in teacher_ckpt.metadata.items() if k in ("head", "labels", "input_prefix",
                                                                           "target_task", "intermediate_task")}
         window = max(1, len(losses) // 10)
@@ -156,11 +226,18 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[str], lay
             "init": "random (narrower config)" if hidden else f"teacher embeddings + layers {kept_layers(depth, layers)}",
             "layers": layers, "hidden": hidden or teacher.config.hidden_size,
             "retrieval_layer": layers if teacher_ckpt.metadata.get("retrieval_layer") else None,
-            "data": sources, "texts": len(pairs), "steps": cfg.steps, "batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate, "seed": cfg.seed, "train_seconds": time.perf_counter() - t0,
+            "data": sources, "texts": len(pairs), "steps": len(losses), "steps_asked": cfg.steps,
+            "max_minutes": cfg.max_minutes, "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate, "seed": cfg.seed, "train_seconds": train_seconds,
+            "vocabulary": vocabulary, **(provenance or {}),
             "loss_first": sum(losses[:window]) / window, "loss_last": sum(losses[-window:]) / window,
             "losses": losses,
         })
         (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2))
 
     return build_atomically(out, save)
+
+
+def _weights_bytes(model) -> int:
+    """fp32 bytes of the parameters: what the saved safetensors file holds, without its header."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())

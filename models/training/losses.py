@@ -29,6 +29,25 @@ def in_batch_contrastive(student_emb, teacher_emb, targets: list[str], scale: fl
     return F.cross_entropy(logits, torch.arange(len(targets)))
 
 
+def masked_softened_kl(student_logits, teacher_logits, mask, temperature: float, positional: bool):
+    """`softened_kl` on padded batches: token-label outputs ([batch, length, labels]) count real tokens only;
+    positional outputs ([batch, length]: QA start/end) put no probability on padding, in student and teacher."""
+    import torch
+
+    student, teacher = [], []
+    for s, g in zip(student_logits, teacher_logits):
+        if s.dim() == 3:
+            s, g = s[mask], g[mask]
+        elif positional:
+            s, g = s.float().masked_fill(~mask, -1e4), g.float().masked_fill(~mask, -1e4)
+        student.append(s)
+        teacher.append(g)
+    token_level = student_logits[0].dim() == 3
+    # token-level: per-token KL summed and divided by the batch size, as over the unpadded sequences
+    scale = mask.sum() / mask.shape[0] if token_level else torch.tensor(1.0)
+    return softened_kl(student, teacher, temperature) * scale
+
+
 def softened_kl(student_logits, teacher_logits, temperature: float):
     """KL divergence between temperature-softened distributions, averaged over a head's outputs (scaled by
     T^2 so gradients keep their size whatever the temperature)."""

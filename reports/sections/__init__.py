@@ -10,6 +10,7 @@ SECTIONS = [
     "reports.sections.resources",
     "reports.sections.languages",
     "reports.sections.stilts",
+    "reports.sections.students",
     "reports.sections.calibration",
     "reports.sections.environment",
 ]
