@@ -263,11 +263,17 @@ def test_step_budget_shrinks_the_horizon_to_the_time_left():
 
 def test_max_minutes_stops_a_run_early_and_records_it(teacher, train_file, tmp_path):
     out = tmp_path / "timed"
-    bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file, "--out", out, "--steps", "100000",
-          "--batch-size", "4", "--max-minutes", "0.1", check_rc=0)
+    first = bench("distill", "--teacher", teacher, "--layers", "1", "--data", train_file, "--out", out, "--steps", "100000",
+          "--batch-size", "4", "--max-minutes", "0.1", "--max-length", "48", check_rc=0)
     meta = json.loads((out / "stilts.json").read_text())
     assert meta["steps_asked"] == 100000 and meta["max_minutes"] == 0.1
     assert 10 <= meta["steps"] < 100000 and meta["train_seconds"] < 0.1 * 60 + 10
+    # the teacher's targets persist per teacher and settings: the first run at this truncation length computed
+    # them all, a second student of the same teacher, text and settings computes none
+    assert "targets: 0 stored in" in first.stderr and f"{len(TRAIN)} to compute" in first.stderr
+    again = bench("distill", "--teacher", teacher, "--layers", "2", "--data", train_file, "--out", tmp_path / "t2",
+                  "--steps", "3", "--batch-size", "4", "--max-length", "48", check_rc=0)
+    assert f"{len(TRAIN)} stored in" in again.stderr and ", 0 to compute" in again.stderr
 
 
 def test_masked_kl_ignores_padding():

@@ -11,8 +11,10 @@ and updating them with a few thousand pairs only hurts the languages the data do
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from models.checkpoint import METADATA_FILE, Checkpoint
 from models.errors import UserError
-from models.files import build_atomically
+from models.files import build_atomically, cache_root
 from models.training.losses import in_batch_contrastive, masked_softened_kl, mean_pool
 from models.training.students import build_student, kept_layers
 from models.training.vocabulary import trim_vocabulary
@@ -142,7 +144,11 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
         text one English sentence is the target of every language's translation, and a text is drawn many
         times over a run, while the teacher's pass costs more than the student's step. Batches are sorted by
         length (little padding); token-level outputs are stored without padding."""
-        unique = sorted(dict.fromkeys(texts), key=len)
+        stored = _stored_targets(teacher_ckpt, head.name, cfg.max_length, precision, prefix)
+        if stored.is_file():  # an earlier run of the same teacher and settings: its targets are reused
+            cache.update(torch.load(stored, weights_only=True))
+        unique = sorted((t for t in dict.fromkeys(texts) if t not in cache), key=len)
+        log(f"teacher targets: {len(set(texts)) - len(unique):,} stored in {stored}, {len(unique):,} to compute")
         for start in tqdm(range(0, len(unique), 64), desc="teacher targets", file=sys.stderr, dynamic_ncols=True):
             rows = unique[start:start + 64]
             batch = encode(rows)
@@ -155,6 +161,11 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
             for row, text in enumerate(rows):
                 cache[text] = [(o[row, :lengths[row]] if head.label_axis_is_token else o[row]).clone()
                                for o in result]
+        if unique:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            partial = stored.with_suffix(f".{os.getpid()}.tmp")
+            torch.save(cache, partial)
+            os.replace(partial, stored)  # atomic: a killed run leaves the previous file whole
 
     def targets(texts: list[str], width: int) -> list[torch.Tensor]:
         """Cached outputs of `texts` as a batch, token-level ones re-padded to `width` (the loss masks them)."""
@@ -168,7 +179,7 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
         return batched
 
     log(f"distilling {teacher_ckpt.name} ({depth} layers) into {layers} layers on {len(pairs)} texts "
-        f"from {len(sources)} sources ({cfg.steps} steps" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes
+        f"from {', '.join(sources)} ({cfg.steps} steps" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes
                                                               else "") + f", student in {precision})")
     losses, step_seconds = [], []
     student.eval()  # dropout off: the target is a deterministic function, noise only slows the fit
@@ -241,3 +252,14 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
 def _weights_bytes(model) -> int:
     """fp32 bytes of the parameters: what the saved safetensors file holds, without its header."""
     return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _stored_targets(teacher_ckpt: Checkpoint, head: str, max_length: int, precision: str, prefix: str) -> Path:
+    """Where a teacher's targets persist between runs (the cache's distill-targets/): one file per teacher
+    (its weights' path, size and time), head, truncation length, precision and input prefix, so that trying
+    another student shape or budget on the same text skips the teacher's pass."""
+    weights = sorted(Path(teacher_ckpt.path).glob("*.safetensors")) or sorted(Path(teacher_ckpt.path).glob("*.bin"))
+    identity = [str(Path(teacher_ckpt.path).resolve()), head, max_length, precision, prefix,
+                [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]
+    return cache_root() / "distill-targets" / f"{Path(teacher_ckpt.path).name}-{key}.pt"
