@@ -145,7 +145,7 @@ def _read_source(path: Path, text: TrainingText, cap: int | None) -> None:
         pair_tsvs = [f for f in files if re.match(r"^(dev|test)-[a-z]{2}\.tsv$", f.name)]
         if pair_tsvs:
             task = "pawsx" if "paws" in path.name.lower() else "xnli"
-            return _read_parallel(path, {_language(f): _pair_tsv_texts(f) for f in pair_tsvs}, task, text, cap)
+            return _read_parallel(path, {_language(f): _pair_tsv_texts(f, task) for f in pair_tsvs}, task, text, cap)
         qa = [f for f in files if f.suffix == ".json"]
         if not qa:
             raise UserError(f"{path}: no training text here (XQuAD, XNLI/PAWS-X .tsv or SQuAD-format .json files)")
@@ -201,6 +201,8 @@ def _read_parallel(path: Path, by_lang: dict[str, list[str]], task: str, text: T
 
 
 def _squad_texts(path: Path) -> list[str]:
+    """Contexts and questions of a SQuAD-format file. Not bench.tasks.qa.read_squad_json: that one scores answers
+    and refuses files without gold answers (../shared's TyDiQA), whose text is still text."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
         out = []
@@ -213,16 +215,11 @@ def _squad_texts(path: Path) -> list[str]:
         raise UserError(f"{path}: not SQuAD-format JSON ({e})") from None
 
 
-def _pair_tsv_texts(path: Path) -> list[str]:
-    """XNLI / PAWS-X rows (`sentence1<TAB>sentence2<TAB>label`), both sentences in row order."""
-    out = []
-    # split on newlines only: str.splitlines also breaks at U+2028 and the like, inside PAWS-X's Korean rows
-    for n, line in enumerate(path.read_text(encoding="utf-8").rstrip("\n").split("\n"), 1):
-        cols = line.rstrip("\r").split("\t")
-        if len(cols) < 2:
-            raise UserError(f"{path}:{n}: expected 'sentence1<TAB>sentence2<TAB>label'")
-        out += cols[:2]
-    return out
+def _pair_tsv_texts(path: Path, task: str) -> list[str]:
+    """XNLI / PAWS-X rows in XTREME's layout, read by the task's own reader: both sentences, in row order."""
+    from bench.tasks import get_task
+
+    return [sentence for s1, s2, _ in get_task(task).read_training_file(path) for sentence in (s1, s2)]
 
 
 def _is_word_tag_tsv(path: Path) -> bool:

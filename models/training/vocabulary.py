@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from models.errors import UserError
+
 METASPACE = "\u2581"
 
 
@@ -18,7 +20,8 @@ def kept_piece_ids(tokenizer, texts: list[str]) -> list[int]:
     """Old ids to keep, ascending: specials, single characters, and what `texts` tokenise into."""
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     if state["model"]["type"] != "Unigram":
-        raise ValueError(f"vocabulary trimming handles Unigram (sentencepiece) tokenizers, not {state['model']['type']}")
+        raise UserError(f"--trim-vocab handles Unigram (sentencepiece) tokenizers such as XLM-R's, not "
+                        f"{state['model']['type']}")
     vocab = state["model"]["vocab"]
     keep = {t["id"] for t in state["added_tokens"]} | {state["model"]["unk_id"]}
     keep |= {i for i, (piece, _) in enumerate(vocab) if len(piece.replace(METASPACE, "")) <= 1}
