@@ -66,12 +66,27 @@ def test_every_loader_reads_the_shared_layouts_as_they_are(task_name, split, cou
 
 
 @shared
-def test_tydiqa_copy_without_gold_answers_is_refused_not_scored_zero(shared_data):
-    # ../shared's TyDiQA-GoldP dev files (XTREME's layout) carry an empty answer text for every question in
-    # every language (checked 2026-11-25): scoring them would report F1 0 for any model
-    for lang in ("en", "sw"):
+def test_tydiqa_copy_without_gold_answers_is_refused_not_scored_zero(shared_data, tmp_path):
+    """XTREME's download strips TyDiQA-GoldP's gold answers to {"answer_start": 0, "text": ""}: scoring such a copy
+    would report F1 0 for any model, so it is refused. ../shared's copy has its answers back and is read; a stripped
+    copy made here from it (XTREME's stub put back) is refused."""
+    source_dir = shared_data / "tydiqa" / "tydiqa-goldp-v1.1-dev"
+    stripped_dir = tmp_path / "tydiqa" / "tydiqa-goldp-v1.1-dev"
+    stripped_dir.mkdir(parents=True)
+    expected = {"en": (440, 686), "sw": (499, 823)}  # questions / gold answers, ../shared/README.md
+    for lang, (questions, answers) in expected.items():
+        examples, where = get_task("tydiqa").load(lang, DataSource(shared_data, "dev"))
+        assert where.endswith(f"tydiqa.goldp.{lang}.dev.json") and len(examples) == questions
+        assert sum(len(e.answers) for e in examples) == answers
+        assert all(e.context[s:s + len(a)] == a for e in examples for a, s in zip(e.answers, e.answer_starts))
+        data = json.loads((source_dir / f"tydiqa.goldp.{lang}.dev.json").read_text(encoding="utf-8"))
+        for article in data["data"]:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    qa["answers"] = [{"answer_start": 0, "text": ""}]
+        (stripped_dir / f"tydiqa.goldp.{lang}.dev.json").write_text(json.dumps(data), encoding="utf-8")
         with pytest.raises(UserError, match="every answer text is empty"):
-            get_task("tydiqa").load(lang, DataSource(shared_data, "dev"))
+            get_task("tydiqa").load(lang, DataSource(tmp_path, "dev"))
 
 
 @shared
