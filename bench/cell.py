@@ -15,6 +15,7 @@ from models.files import write_json_atomic
 
 
 def run_cell(spec: dict) -> dict:
+    from bench.dependencies import cell_dependencies
     from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
     from bench.env import collect_env
     from bench.harness import TimingConfig
@@ -76,6 +77,8 @@ def run_cell(spec: dict) -> dict:
                 "peak_memory_mb": inference_peak_mb(m["memory"], spec["device"]), "runtime": m["runtime"],
                 "load_peak_memory_mb": m["memory"]["load_peak_rss_mb"], "threads": m["threads"]})
     result["env"] = collect_env()
+    result["dependencies"] = cell_dependencies(spec, checkpoint.path, result.get("accuracy"),
+                                               artifact.manifest.get("calibration"))
     result["cell_seconds"] = time.perf_counter() - t0
     return result
 
@@ -114,5 +117,10 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import os
 
+    from export.isolate import PARENT_PID_VAR, die_with_parent, name_process
+
+    # before any heavy import: a launcher killed from now on takes this cell (and, in turn, its children) with it
+    die_with_parent(int(os.environ[PARENT_PID_VAR]) if os.environ.get(PARENT_PID_VAR) else None)
+    name_process("stilts:cell")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     sys.exit(main(sys.argv[1:]))

@@ -9,6 +9,8 @@ Writers build records with the builders below and `validate` them before writing
 * 3: accuracy records (and the accuracy summary of sweep cells) gain `batching`, `task_throughput` and
   `input_lengths`: throughput measured on the task's own inputs during the accuracy pass. Older records have
   none; readers fall back to the fixed-shape timing grid and say so.
+* 4: sweep cells gain `dependencies` (what a resumed sweep checks) and `executor.started/ended/ran_beside`;
+  optional keys only, so older cells read as they are (they resume unchecked, and the sweep says so).
 """
 
 
@@ -17,7 +19,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from bench.typecheck import SchemaError, check_typeddict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class CpuIsa(TypedDict):
@@ -200,7 +202,8 @@ class SweepCellRecord(TypedDict):
     timestamp: str  # UTC, when the cell finished
     cell_seconds: float  # wall seconds of the whole cell
     executor: NotRequired[dict[str, Any]]  # where the cell ran: name (local, ray), hostname, pid of its launcher,
-    # resources requested; ray: node_id, node_ip, assigned resources (absent in records before executors)
+    # resources requested, started/ended (Unix seconds, schema 4); ray: node_id, node_ip, assigned resources,
+    # exclusive, ran_beside (cells on the same node at the same time) (absent in records before executors)
     error: NotRequired[str]  # failed cells: one line
     error_kind: NotRequired[str]  # failed cells: user, crash or timeout
     traceback: NotRequired[str]  # failed cells that crashed: its last 4000 characters
@@ -220,6 +223,9 @@ class SweepCellRecord(TypedDict):
     # drawn (spec, source, split, languages, per_language counts, texts_sha256)
     performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
     env: NotRequired[Env]  # ok cells
+    dependencies: NotRequired[dict[str, Any]]  # ok cells (schema 4): what the numbers depend on, checked on resume
+    # (bench.dependencies): settings, checkpoint {path, sha256}, data_files {path: sha256}, calibration {spec,
+    # data_dir, texts_sha256} or None, environment {packages, revision, host, cpu {model, flags}}
 
 
 KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": AccuracyRecord,
@@ -261,8 +267,8 @@ def upgrade(record: dict) -> dict:
             cpu.setdefault("isa", cpu_isa(cpu.get("flags", [])))
             record["env"] = {**record["env"], "cpu": cpu}
         record["schema_version"] = 2
-    if version < 3:  # version 3 only added optional keys (task throughput)
-        record["schema_version"] = 3
+    if version < 4:  # versions 3 and 4 only added optional keys (task throughput; dependencies, cell times)
+        record["schema_version"] = 4
     return record
 
 

@@ -1,15 +1,24 @@
-"""The sweep's JSON-lines store. Every write replaces the whole file atomically (temporary file + fsync
-+ rename), so a sweep killed at any instant leaves either the old or the new file, never a torn line;
-a torn line from any other writer is still skipped on read rather than trusted. Records are validated
-on write and upgraded to the current schema on read (bench.schema)."""
+"""The sweep's JSON-lines store, append-only: one line appended and fsynced per finished cell, so writing costs
+the same for the thousandth cell as for the first, and a crash at any instant can at worst tear the line being
+written — never a finished cell's.
+
+- A cell written again (a retried failure, a re-measured cell) is a later line with the same `cell_id`; readers
+  keep the last one.
+- A torn last line (a crash or a kill mid-write) is detected: `repair()` cuts it off before a resumed sweep
+  appends again, and says so in one line; its cell simply runs again.
+- A failed write (a full disk, a file-size limit) truncates the file back to its last complete line and raises a
+  one-line UserError: every finished cell stays readable, and the same command resumes once there is room.
+
+Records are validated on write and upgraded to the current schema on read (bench.schema)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from bench.schema import SweepCellRecord, upgrade, validate
-from models.files import write_text_atomic
+from models.errors import UserError
 
 STORE_FILE = "results.jsonl"
 CONFIG_FILE = "sweep.json"
@@ -20,28 +29,75 @@ class ResultStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_FILE
 
-    def _raw(self) -> list[dict]:
+    def _lines(self) -> tuple[list[dict], int, int]:
+        """(parsed complete lines, byte length of the complete part, torn bytes at the end)."""
         if not self.path.is_file():
-            return []
+            return [], 0, 0
+        data = self.path.read_bytes()
+        complete = data.rfind(b"\n") + 1  # a last line without its newline was cut mid-write
         records = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in data[:complete].split(b"\n"):
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # a torn line is a cell that did not finish: it will be run again
-        return records
+                continue  # written by something else than put(): not trusted; its cell runs again
+        return records, complete, len(data) - complete
 
     def read(self) -> list[SweepCellRecord]:
-        return [upgrade({"kind": "sweep_cell", **r}) for r in self._raw()]  # version-1 cells: kind was there
+        """Every cell's latest record, in the order cells were first written."""
+        latest: dict = {}
+        for raw in self._lines()[0]:
+            latest.pop(raw.get("cell_id"), None)  # a rewritten cell moves to where its latest record is
+            latest[raw.get("cell_id", id(raw))] = raw
+        return [upgrade({"kind": "sweep_cell", **r}) for r in latest.values()]  # version-1 cells: kind was there
+
+    def repair(self) -> str | None:
+        """Cut a torn last line off (before appending again); one line saying what was dropped, or None."""
+        _, complete, torn = self._lines()
+        if not torn:
+            return None
+        with open(self.path, "r+b") as f:
+            f.truncate(complete)
+            f.flush()
+            os.fsync(f.fileno())
+        return (f"{self.path}: dropped a torn last line ({torn} bytes, a write cut short by a crash or a kill); "
+                "its cell runs again")
 
     def put(self, record: SweepCellRecord) -> None:
-        """Add a cell's record, replacing an earlier record of the same cell (a retried failure)."""
+        """Append a cell's record (a later record of the same cell replaces the earlier one for readers)."""
         validate(record)
-        records = [r for r in self.read() if r.get("cell_id") != record["cell_id"]]
-        records.append(record)
-        write_text_atomic(self.path, "".join(json.dumps(r, default=str) + "\n" for r in records))
+        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self._ends_torn():
+            self.repair()  # never glue a record onto a torn line (the sweep repairs, and says so, before it starts)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError as e:
+                try:
+                    os.ftruncate(fd, size)  # no torn line left behind: the file ends with its last whole cell
+                except OSError:
+                    pass
+                raise UserError(f"cannot append cell {record['cell_id']} to {self.path}: {e.strerror or e}; every "
+                                "cell finished before it is kept: make room and run the same command to resume"
+                                ) from None
+        finally:
+            os.close(fd)
+
+    def _ends_torn(self) -> bool:
+        """The file's last byte is not a newline (reads one byte: appending stays linear)."""
+        if not self.path.is_file():
+            return False
+        with open(self.path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            return end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
 
     def finished(self) -> dict[str, SweepCellRecord]:
         return {r["cell_id"]: r for r in self.read() if "cell_id" in r}

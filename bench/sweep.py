@@ -38,6 +38,8 @@ class SweepConfig:
     threads: int | None = threads_option()
     timeout: float | None = option(None, "seconds per cell before it is recorded as failed")
     retry_failed: bool = option(False, "re-run cells recorded as failed")
+    rerun_changed: bool = option(False, "re-measure the finished cells whose dependencies changed (checkpoint, data "
+                                        "files, calibration text, settings, packages, source, CPU), keep the rest")
     timing: TimingConfig = field(default_factory=TimingConfig)
     eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
     batching: list[str] = batching_option()
@@ -47,6 +49,7 @@ class SweepConfig:
                                     'pip install -e ".[ray]")', choices=["local", "ray"])
     ray_address: str | None = option(None, "Ray cluster address, e.g. ray://head:10001 or auto",
                                      shown_default="start a local Ray instance")
+    exclusive: bool = option(False, "ray: one cell per node at a time (no cell is timed beside another)")
     min_agreement: float | None = option(None, "parity bound: least agreement with eager fp32 for a cell to "
                                                "pass (0..1)", shown_default="each backend's")
     # Config file only ([[groups]] tables): pairs of models and tasks that belong together, each with its own
@@ -178,25 +181,32 @@ def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict) -> dict:
     return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": scored["langs"],
             "batch_sizes": cfg.batch_sizes, "seq_lens": cfg.seq_lens,
             "data_dir": str(cfg.data_dir.resolve()) if cfg.data_dir else None,
-            "split": scored["split"], "random_init": cfg.random_init, "threads": cfg.threads, "timing": asdict(cfg.timing),
+            "split": scored["split"], "random_init": cfg.random_init, "threads": planned_threads(cfg),
+            "timing": asdict(cfg.timing),
             "eval_batch_size": cfg.eval_batch_size, "batching": cfg.batching, "max_tokens": cfg.max_tokens,
             "max_examples": scored["max_examples"],
             "min_agreement": cfg.min_agreement,
             "predictions_dir": str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
 
 
+def planned_threads(cfg: SweepConfig) -> int:
+    """Every cell's thread count, fixed by the plan (--threads, else the driver's physical cores): the same on
+    every node, and what a Ray cell reserves there."""
+    from bench.env import default_threads
+
+    return cfg.threads or default_threads()
+
+
 MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
-                        "timing", "eval_batch_size", "batching", "max_tokens", "max_examples")
+                        "timing", "eval_batch_size", "batching", "max_tokens", "max_examples", "min_agreement")
 
 
 def measurement_settings(cfg: SweepConfig) -> dict:
     """What changes a cell's numbers: a resumed run must keep all of it, or its cells would mix settings.
     (Models, backends and tasks may grow: they add cells. The gate is derived at read time.)"""
-    from bench.env import default_threads
-
     settings = {k: getattr(cfg, k) for k in MEASUREMENT_SETTINGS}
     settings.update(data_dir=str(cfg.data_dir) if cfg.data_dir else None, timing=asdict(cfg.timing),
-                    threads=cfg.threads or default_threads())
+                    threads=planned_threads(cfg))
     if cfg.groups:  # per model and task; a resumed run may add pairs, never change one (see _check_resume)
         settings["scored_examples"] = cfg.scored_examples()
     return json.loads(json.dumps(settings))  # as sweep.json stores it
@@ -206,6 +216,7 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
     before = previous.get("measurement_settings")
     if before is None:
         return  # a run written before settings were recorded: nothing to compare with
+    before = {"min_agreement": None, **before}  # recorded since dependencies were
     changed = [k for k in settings if k != "scored_examples" and before.get(k) != settings[k]]
     earlier = before.get("scored_examples") or {}
     changed += [f"{pair} scored examples" for pair, scored in (settings.get("scored_examples") or {}).items()
@@ -216,8 +227,8 @@ def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
                     (earlier[k.split()[0]], settings["scored_examples"][k.split()[0]]))
         raise UserError(f"{cfg.out} was measured with {k}={was!r}, this command asks for "
                         f"{now!r}{f' (and {len(changed) - 1} more setting(s))' if len(changed) > 1 else ''}; "
-                        "its cells would mix settings: give a new --out for a new run, or repeat the original "
-                        "settings to resume")
+                        "its cells would mix settings: give a new --out for a new run, repeat the original "
+                        "settings to resume, or add --rerun-changed to re-measure the cells this changes")
 
 
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
@@ -245,27 +256,43 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     config_path = cfg.out / CONFIG_FILE
     if config_path.is_file():  # a resumed run keeps every command that contributed to it
         previous = json.loads(config_path.read_text())
-        _check_resume(cfg, previous, settings)
+        if not cfg.rerun_changed:  # with it, each finished cell's own dependencies decide (below)
+            _check_resume(cfg, previous, settings)
         config_record["commands"] = [*previous.get("commands", []), cfg.command]
     else:
         config_record["commands"] = [cfg.command]
     write_json_atomic(config_path, config_record)
     store = ResultStore(cfg.out)
+    torn = store.repair()
+    if torn:
+        log(torn)
     done = store.finished()
-    todo = [c for c in cells if c["cell_id"] not in done
+    scored = cfg.scored_examples()  # once: each pair's group settings
+    specs = {c["cell_id"]: _cell_spec(cfg, c, scored[f"{c['model']}|{c['task']}"]) for c in cells}
+    changed = _changed_cells(cfg, done, specs, log)
+    if changed and not cfg.rerun_changed:
+        cell_id, what = next(iter(changed.items()))
+        more = len(changed) - 1
+        raise UserError(f"{cfg.out}: {len(changed)} finished cell(s) depend on something that changed since they "
+                        f"were measured: {what[0]}{f' (and {len(what) - 1} more)' if len(what) > 1 else ''}, e.g. "
+                        f"cell {cell_id}{f' and {more} other cell(s)' if more else ''}; reusing them would mix "
+                        "measurements: give a new --out for a new run, or add --rerun-changed to re-measure only "
+                        "those cells")
+    todo = [c for c in cells if c["cell_id"] not in done or c["cell_id"] in changed
             or (cfg.retry_failed and done[c["cell_id"]].get("status") != "ok")]
+    if changed:
+        log(f"re-measuring {len(changed)} cell(s) whose dependencies changed: {', '.join(changed)}")
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already recorded in {store.path}")
-    from bench.env import default_threads
     from bench.executors import get_executor
     from bench.executors.base import CellJob
+    from bench.executors.process import end_processes, marked_processes
 
-    executor = get_executor(cfg.executor, **({"address": cfg.ray_address} if cfg.executor == "ray" else {}))
-    resources = ({"num_gpus": 1, "num_cpus": 1} if cfg.device == "cuda"
-                 else {"num_cpus": cfg.threads or default_threads()})
-    scored = cfg.scored_examples()  # once: each pair's group settings
-    jobs = [CellJob(cell, _cell_spec(cfg, cell, scored[f"{cell['model']}|{cell['task']}"]), cfg.timeout, resources)
-            for cell in todo]
+    executor = get_executor(cfg.executor, **({"address": cfg.ray_address, "exclusive": cfg.exclusive}
+                                             if cfg.executor == "ray" else {}))
+    resources = {"num_cpus": planned_threads(cfg), **({"num_gpus": 1} if cfg.device == "cuda" else {})}
+    mark = str(cfg.out.resolve())  # every process of every cell carries it (bench.executors.process)
+    jobs = [CellJob(cell, specs[cell["cell_id"]], cfg.timeout, resources, mark) for cell in todo]
 
     def finished(job: CellJob, result: dict) -> None:
         record = sweep_cell_record(**job.cell, device=cfg.device, gate=gate, **result)
@@ -273,5 +300,36 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         if record["status"] != "ok":
             log(f"cell {job.cell['cell_id']} failed: {record['error'][:300]}")
 
-    executor.run(jobs, finished, log)
-    return store.read()
+    try:
+        executor.run(jobs, finished, log)
+    finally:  # whatever stopped the sweep, nothing of its cells runs on
+        leftovers = marked_processes(mark)
+        if leftovers:
+            survivors = end_processes(leftovers)
+            log(f"ended {len(leftovers) - len(survivors)} leftover process(es) of this sweep"
+                + (f"; {len(survivors)} survived SIGKILL: {', '.join(map(str, survivors))}" if survivors else ""))
+    records = store.read()
+    beside = sorted({r["cell_id"] for r in records if (r.get("executor") or {}).get("ran_beside")})
+    if beside:
+        log(f"{len(beside)} cell(s) ran beside another cell on the same node (timings shared the machine; the "
+            f"report flags them; --exclusive avoids it): {', '.join(beside)}")
+    return records
+
+
+def _changed_cells(cfg: SweepConfig, done: dict, specs: dict, log) -> dict[str, list[str]]:
+    """Finished cells of this plan whose recorded dependencies differ from now: cell_id -> what changed."""
+    from bench.dependencies import changes
+
+    changed, unchecked = {}, 0
+    for cell_id, record in done.items():
+        if cell_id not in specs or record.get("status") != "ok":
+            continue
+        if "dependencies" not in record:
+            unchecked += 1
+            continue
+        what = changes(record["dependencies"], specs[cell_id], node_specific_ok=cfg.executor != "local")
+        if what:
+            changed[cell_id] = what
+    if unchecked:
+        log(f"{unchecked} finished cell(s) were recorded before dependencies were: resumed without checking them")
+    return changed

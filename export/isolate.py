@@ -9,7 +9,9 @@ process's load peak from its inference peak."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
+import signal
 import sys
 from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
@@ -59,10 +61,47 @@ def reset_peak_rss() -> bool:
     return _vm_hwm_mb() is not None
 
 
+PARENT_PID_VAR = "STILTS_BENCH_PARENT_PID"  # set by a launcher for the process it starts (bench.executors.process)
+
+
+def name_process(name: str) -> None:
+    """Show `name` (15 characters at most) as this process's name in ps/top and /proc/PID/comm, so that a user
+    (and a test) can tell a cell from its export or timing child. Linux only; elsewhere nothing happens."""
+    try:
+        Path("/proc/self/comm").write_text(name[:15])
+    except OSError:
+        pass
+
+
+def _isolated_start(parent: int, name: str) -> None:
+    die_with_parent(parent)
+    name_process(name)
+
+
+def die_with_parent(expected_parent: int | None = None) -> None:
+    """Linux: this process is SIGKILLed when the process that started it dies, so a killed driver, Ray worker or
+    cell takes its whole tree with it (each process of the tree calls this for itself at its start: no
+    `preexec_fn`, which can deadlock in threaded parents such as Ray workers). `expected_parent`: the pid that
+    started us; if it is already gone (we were re-parented before the call), exit at once."""
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(1)  # the parent died before the death signal was armed: nobody waits for our result
+
+
 def run_isolated(fn, *args, **kwargs):
-    """Call `fn(*args, **kwargs)` in a new process and return its result; exceptions propagate."""
+    """Call `fn(*args, **kwargs)` in a new process and return its result; exceptions propagate. The process dies
+    with its caller (die_with_parent) and stays in the caller's process group, so ending a sweep cell's group ends
+    it too."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1, initializer=_isolated_start,
+                             initargs=(os.getpid(), f"stilts:{fn.__name__}")) as pool:
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool as e:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.executors.process import marked_processes
 from bench.store import ResultStore
 from tests.test_cli import BENCH, FAST, bench
 from tests.test_sweep import _tatoeba_dir
@@ -78,6 +79,7 @@ def test_ray_sweep_records_like_local_survives_a_killed_worker_and_retries_it(ti
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-2000:]
     assert not _alive(victim[0]), "the killed worker's cell process outlived it"
+    assert not marked_processes(str(out.resolve())), "a process of the killed worker's cell outlived it"
     records = {r["cell_id"]: r for r in ResultStore(out).read()}
     assert len(records) == 3
     failed = [r for r in records.values() if r["status"] == "failed"]

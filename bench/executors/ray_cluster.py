@@ -1,12 +1,16 @@
 """Cells as Ray tasks: each requests its resources, runs its cell in a fresh process on whichever node Ray
 places it, and returns the result to the driver, which alone writes results.jsonl (as results arrive).
 
-Placement rule: a CPU cell requests `num_cpus = threads` (the sweep's --threads, default this machine's
-physical cores), so a node runs at most (its CPUs / threads) cells at once. For undisturbed timings, give each
-node as many Ray CPUs as one cell's threads per socket-sized slot (`ray start --num-cpus N`); the local
-instance started here gets this machine's physical cores, so cells run one at a time. A CUDA cell requests
-`num_gpus=1` (Ray sets CUDA_VISIBLE_DEVICES to its GPU) and one CPU. Each record keeps the node, host and
-resources it ran with (`executor`).
+Placement rule: a cell's threads are fixed by the plan (the sweep's --threads, default the driver's physical
+cores), the same on every node, and the cell reserves exactly that many Ray CPUs there: a node runs at most
+(its CPUs / threads) cells at once, and a bigger node is never oversubscribed by a cell that counts its cores
+itself. A CUDA cell reserves one GPU (Ray sets CUDA_VISIBLE_DEVICES) and its threads' CPUs. `--exclusive` runs one
+cell per node at a time (the driver pins each cell to a free node). Each record keeps the node, host, resources,
+start and end of its cell (`executor`), and `executor.ran_beside` names the cells that ran on the same node at the
+same time (the report flags them).
+
+A killed Ray worker takes its cell's processes with it (each arms a parent-death signal for itself:
+bench.executors.process); no `preexec_fn` runs in Ray's threaded workers.
 
 Artifacts and data across nodes: a cell's spec carries absolute paths (checkpoint, --data-dir). Put them on a
 filesystem every node mounts at the same path; otherwise a node lacking them records a failed cell naming
@@ -23,25 +27,26 @@ from bench.executors.process import run_cell_process, where
 from models.errors import UserError
 
 
-def _run_on_node(spec: dict, timeout: float | None, resources: dict) -> dict:
+def _run_on_node(spec: dict, timeout: float | None, resources: dict, mark: str) -> dict:
     """The Ray task: runs in a Ray worker (one call per worker process), launches the cell's own process."""
     import ray
 
-    t0 = time.perf_counter()
-    result = run_cell_process(spec, timeout)
+    started, t0 = time.time(), time.perf_counter()
+    result = run_cell_process(spec, timeout, mark)
     result.setdefault("cell_seconds", time.perf_counter() - t0)
     context = ray.get_runtime_context()
     result["executor"] = {"name": "ray", **where(), "node_id": context.get_node_id(),
                           "node_ip": ray.util.get_node_ip_address(), "resources": resources,
-                          "assigned": {k: float(v) for k, v in context.get_assigned_resources().items()}}
+                          "assigned": {k: float(v) for k, v in context.get_assigned_resources().items()},
+                          "started": started, "ended": time.time()}
     return result
 
 
 class RayExecutor(Executor):
     name = "ray"
 
-    def __init__(self, address: str | None = None, local_cpus: int | None = None):
-        self.address, self.local_cpus = address, local_cpus
+    def __init__(self, address: str | None = None, local_cpus: int | None = None, exclusive: bool = False):
+        self.address, self.local_cpus, self.exclusive = address, local_cpus, exclusive
 
     def _connect(self):
         try:
@@ -72,35 +77,69 @@ class RayExecutor(Executor):
         try:
             nodes = [n for n in ray.nodes() if n.get("Alive")]
             task = ray.remote(max_calls=1, max_retries=0)(_run_on_node)  # a fresh worker per cell, no re-runs
-            pending, submitted = {}, {}
+            queue = []
             for job in jobs:
                 reason = _unplaceable(job.resources, nodes)
                 if reason:  # Ray would wait forever for a node that cannot exist: fail the cell now
                     finished(job, {"status": "failed", "error": reason, "error_kind": "user", "cell_seconds": 0.0,
                                    "executor": {"name": self.name, "resources": job.resources}})
-                    continue
-                ref = task.options(**job.resources).remote(
-                    job.spec, job.timeout, job.resources)
-                pending[ref] = job
-                submitted[ref] = time.perf_counter()
-            bar = tqdm(total=len(pending), desc="sweep (ray)", unit="cell", file=sys.stderr, dynamic_ncols=True)
-            failed, per_node = 0, {}
+                else:
+                    queue.append(job)
+            free = [n for n in nodes] if self.exclusive else None  # --exclusive: nodes without a cell
+            pending: dict = {}
+
+            def submit() -> None:
+                while queue:
+                    options: dict = dict(queue[0].resources)
+                    node = None
+                    if free is not None:
+                        node = next((n for n in free if _fits(queue[0].resources, n)), None)
+                        if node is None:
+                            return  # every node that can hold the next cell is busy
+                        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                        free.remove(node)
+                        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                    job = queue.pop(0)
+                    pending[task.options(**options).remote(job.spec, job.timeout, job.resources, job.mark)] = \
+                        (job, node, time.perf_counter())
+
+            submit()
+            bar = tqdm(total=len(queue) + len(pending), desc="sweep (ray)", unit="cell", file=sys.stderr,
+                       dynamic_ncols=True)
+            failed, per_node, ran = 0, {}, []
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
                 for ref in ready:
-                    job = pending.pop(ref)
-                    result = _result(ray, ref, job, time.perf_counter() - submitted.pop(ref))
+                    job, node, submitted = pending.pop(ref)
+                    if node is not None:
+                        free.append(node)
+                    result = _result(ray, ref, job, time.perf_counter() - submitted)
                     failed += result.get("status") != "ok"
                     host = result["executor"].get("hostname", "?")
                     per_node[host] = per_node.get(host, 0) + 1
+                    result["executor"]["exclusive"] = self.exclusive
+                    result["executor"]["ran_beside"] = _overlaps(result["executor"], job.cell["cell_id"], ran)
                     finished(job, result)
                     bar.update(1)
-                bar.set_postfix_str(f"running {min(len(pending), _slots(jobs, nodes))}, failed {failed}, "
+                submit()
+                bar.set_postfix_str(f"running {len(pending)}, failed {failed}, "
                                     + ", ".join(f"{h}: {n} done" for h, n in per_node.items()))
             bar.close()
         finally:
             if started:
                 ray.shutdown()
+
+
+def _overlaps(executor: dict, cell_id: str, ran: list) -> list[str]:
+    """Cells that ran on the same node while this one ran (among those finished so far; `ran` is extended). The
+    report recomputes this from every record's start and end (reports.analysis.ran_beside)."""
+    node, start, end = executor.get("node_id"), executor.get("started"), executor.get("ended")
+    if node is None or start is None or end is None:
+        return []
+    beside = [other for other_node, s, e, other in ran if other_node == node and s < end and start < e]
+    ran.append((node, start, end, cell_id))
+    return beside
 
 
 def _result(ray, ref, job: CellJob, seconds: float) -> dict:
@@ -116,20 +155,15 @@ def _result(ray, ref, job: CellJob, seconds: float) -> dict:
                 "cell_seconds": seconds, "executor": {"name": "ray", "resources": job.resources}}
 
 
-def _unplaceable(resources: dict, nodes: list[dict]) -> str | None:
-    def fits(node):
-        have = node.get("Resources", {})
-        return (have.get("CPU", 0) >= resources.get("num_cpus", 0)
-                and have.get("GPU", 0) >= resources.get("num_gpus", 0))
+def _fits(resources: dict, node: dict) -> bool:
+    have = node.get("Resources", {})
+    return have.get("CPU", 0) >= resources.get("num_cpus", 0) and have.get("GPU", 0) >= resources.get("num_gpus", 0)
 
-    if any(fits(n) for n in nodes):
+
+def _unplaceable(resources: dict, nodes: list[dict]) -> str | None:
+    if any(_fits(resources, n) for n in nodes):
         return None
     largest = max((n.get("Resources", {}).get("CPU", 0) for n in nodes), default=0)
     gpus = max((n.get("Resources", {}).get("GPU", 0) for n in nodes), default=0)
     return (f"no node of the Ray cluster can hold this cell ({resources}; largest node: {largest:g} CPUs, "
             f"{gpus:g} GPUs): lower --threads or add a node with more resources")
-
-
-def _slots(jobs: list[CellJob], nodes: list[dict]) -> int:
-    need = max(job.resources.get("num_cpus", 1) for job in jobs) or 1
-    return max(1, int(sum(n.get("Resources", {}).get("CPU", 0) for n in nodes) // need))
