@@ -76,7 +76,7 @@ def print_listing(console: Console | None = None) -> None:
     models.add_column("name")
     models.add_column("source")
     models.add_column("description")
-    for size in SIZES.values():
+    for _, size in SIZES.items():
         models.add_row(size.name, size.hub_id or "built offline (demo extra)", size.description)
     for student in list_students():
         models.add_row(student, "distilled student", "registered by `bench distill`")

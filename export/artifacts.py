@@ -67,10 +67,14 @@ def resolve_options(backend, options: dict | None, device: str) -> dict:
 
 
 def artifact_dir(backend_name: str, checkpoint: Checkpoint, options: dict) -> Path:
-    key = hashlib.sha256(json.dumps({
-        "format": ARTIFACT_FORMAT, "backend": backend_name, "checkpoint": checkpoint.fingerprint(),
-        "options": options, "versions": _versions(),
-    }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    identity = {"format": ARTIFACT_FORMAT, "backend": backend_name, "checkpoint": checkpoint.fingerprint(),
+                "options": options, "versions": _versions()}
+    if get_backend(backend_name).calibrated:
+        from export.calibration import calibration_texts
+
+        # the text drawn, not only its spec: the same spec over another data directory is another artifact
+        identity["calibration_texts"] = calibration_texts(options["calibration"])[1]["texts_sha256"]
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", checkpoint.name).strip("_")[-40:]
     return cache_root() / "artifacts" / backend_name / f"{slug}-{key}"
 

@@ -10,6 +10,22 @@ from export.torch_runner import (TorchRunner, artifact_as_checkpoint, load_wrapp
                                  set_torch_threads)
 
 
+# On CPUs with AVX-512 BF16, bitsandbytes' CPU backend first tries to fetch a 4-bit GEMM kernel from the Hugging
+# Face hub (the `kernels` package, a download) and logs a warning when it cannot, on every import; it then uses its
+# own kernel, which is what runs here (offline, no `kernels`). That warning says nothing about this toolkit's
+# results, so its logger is quieted to errors before bitsandbytes is imported.
+BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
+
+
+def quiet_bitsandbytes() -> None:
+    import logging
+
+    logging.getLogger(BNB_CPU_LOGGER).setLevel(logging.ERROR)
+
+
+quiet_bitsandbytes()  # this module is what imports bitsandbytes, directly or through transformers
+
+
 @functools.cache
 def probe_bitsandbytes(device: str, four_bit: bool) -> str | None:
     """Quantise and run one small Linear layer on `device`; None if it works, else why not."""

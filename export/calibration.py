@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from models.errors import UserError
+from models.registries import Registry, unknown_name_error
 
 DEFAULT_SPEC = "xnli:all:128"
 SEED = 0
@@ -68,14 +69,14 @@ def _squad_questions(data_dir: Path, lang: str) -> list[str]:
     return [qa["question"] for article in data for par in article["paragraphs"] for qa in par["qas"]]
 
 
-SOURCES: dict[str, TextSource] = {
-    "xnli": TextSource("XNLI dev premises", ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr",
-                                            "ur", "vi", "zh"), "dev", ("xnli",), _tsv_column("xnli/dev-{lang}.tsv", 0)),
-    "pawsx": TextSource("PAWS-X dev first sentences", ("de", "en", "es", "fr", "ja", "ko", "zh"), "dev", ("pawsx",),
-                        _tsv_column("pawsx/dev-{lang}.tsv", 0)),
-    "panx": TextSource("PAN-X English training sentences", ("en",), "train", (), _panx_sentences),
-    "squad": TextSource("SQuAD v1.1 dev questions", ("en",), "dev", ("xquad",), _squad_questions),
-}
+SOURCES: Registry[TextSource] = Registry("calibration source", TextSource)
+SOURCES.register("xnli", TextSource("XNLI dev premises", ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw",
+                                                         "th", "tr", "ur", "vi", "zh"), "dev", ("xnli",),
+                                    _tsv_column("xnli/dev-{lang}.tsv", 0)))
+SOURCES.register("pawsx", TextSource("PAWS-X dev first sentences", ("de", "en", "es", "fr", "ja", "ko", "zh"), "dev",
+                                     ("pawsx",), _tsv_column("pawsx/dev-{lang}.tsv", 0)))
+SOURCES.register("panx", TextSource("PAN-X English training sentences", ("en",), "train", (), _panx_sentences))
+SOURCES.register("squad", TextSource("SQuAD v1.1 dev questions", ("en",), "dev", ("xquad",), _squad_questions))
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class CalibrationSpec:
             raise UserError(f"calibration '{text}' is malformed; {hint}")
         name, langs, count = parts
         if name not in SOURCES:
-            raise UserError(f"unknown calibration source '{name}'; {hint}")
+            raise unknown_name_error("calibration source", name, SOURCES.names(),
+                                     f"calibration takes SOURCE:LANGS:N, e.g. {DEFAULT_SPEC}")
         source = SOURCES[name]
         languages = source.languages if langs == "all" else tuple(langs.split("+"))
         unknown = [lang for lang in languages if lang not in source.languages]

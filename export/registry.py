@@ -1,13 +1,13 @@
-"""Lazy backend registry: name -> "module:Class". Heavy imports (onnxruntime, bitsandbytes)
-happen only when a backend is used. Adding a backend = one module + one line here."""
+"""The backends, one lazy entry each (name -> "module:Class"): heavy imports (onnxruntime, bitsandbytes) happen
+only when a backend is used. Adding a backend = one module + one line here."""
 
 from __future__ import annotations
 
-import importlib
+from export.base import Backend
+from models.registries import Registry
 
-from models.errors import UserError
-
-BACKENDS: dict[str, str] = {
+BACKENDS: Registry[type[Backend]] = Registry("backend", Backend, hint="see `bench list`")
+for _name, _entry in {
     "eager": "export.eager:EagerBackend",
     "compile": "export.compiled:CompileBackend",
     "torchscript": "export.torchscript:TorchScriptBackend",
@@ -24,15 +24,14 @@ BACKENDS: dict[str, str] = {
     "fp16": "export.fp16:FP16Backend",
     "bnb-int8": "export.bnb_int8:BnbInt8Backend",
     "bnb-nf4": "export.bnb_nf4:BnbNF4Backend",
-}
+}.items():
+    BACKENDS.register(_name, _entry)
 
-_instances: dict = {}
+_instances: dict[str, Backend] = {}
 
 
-def get_backend(name: str):
-    if name not in BACKENDS:
-        raise UserError(f"unknown backend '{name}'; use one of {', '.join(BACKENDS)} (see `bench list`)")
+def get_backend(name: str) -> Backend:
+    """The backend's one instance (a mistyped name: one line with the nearest names)."""
     if name not in _instances:
-        module, cls = BACKENDS[name].split(":")
-        _instances[name] = getattr(importlib.import_module(module), cls)()
+        _instances[name] = BACKENDS.get(name)()
     return _instances[name]

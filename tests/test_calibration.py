@@ -27,6 +27,23 @@ def test_spec_draws_evenly_and_deterministically(calibration_data_dir):
     assert everything.languages == SOURCES["xnli"].languages and not everything.english_only
 
 
+def test_calibration_text_joins_the_artifact_cache_key(calibration_data_dir, tiny_encoder, tmp_path, monkeypatch):
+    """The same spec over other data is another artifact (and the same data the same one)."""
+    from export.artifacts import artifact_dir, resolve_options
+    from export.registry import get_backend
+    from models.checkpoint import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(str(tiny_encoder))
+    options = resolve_options(get_backend("onnx-static-int8"), {"calibration": "xnli:de:8"}, "cpu")
+    first = artifact_dir("onnx-static-int8", checkpoint, options)
+    assert artifact_dir("onnx-static-int8", checkpoint, options) == first
+    other = shutil.copytree(calibration_data_dir, tmp_path / "other")
+    path = other / "xnli" / "dev-de.tsv"
+    path.write_text(path.read_text(encoding="utf-8").replace("Zug", "Bus"), encoding="utf-8")
+    monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(other))
+    assert artifact_dir("onnx-static-int8", checkpoint, options) != first
+
+
 @pytest.mark.parametrize("spec, fragment", [
     ("xnli:en", "malformed"), ("tatoeba:en:10", "unknown calibration source"), ("xnli:xx:10", "no language xx"),
     ("xnli:en:0", "1..4096"), ("xnli:en:many", "1..4096"), ("squad:de:10", "no language de"),

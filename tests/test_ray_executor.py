@@ -89,6 +89,12 @@ def test_ray_sweep_records_like_local_survives_a_killed_worker_and_retries_it(ti
     for r in ok:
         assert r["executor"]["name"] == "ray" and r["executor"]["node_id"] and r["executor"]["assigned"]["CPU"] == 1.0
         assert r["accuracy"]["n_examples"] == {"de": 12} and r["performance"][0]["throughput"] > 0
+        assert r["executor"]["started"] < r["executor"]["ended"] and r["dependencies"]["settings"]["threads"] == 1
+    # cells that overlapped on the node are recorded as beside each other (by whichever finished later)
+    if len(ok) == 2:
+        (a, b) = sorted(ok, key=lambda r: r["executor"]["ended"])
+        overlap = b["executor"]["started"] < a["executor"]["ended"]
+        assert (a["cell_id"] in b["executor"]["ran_beside"]) == overlap and not a["executor"]["ran_beside"]
 
     # the same cell through the local executor has the same record shape
     local = tmp_path / "runs" / "local"

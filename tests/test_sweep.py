@@ -409,3 +409,25 @@ def test_variant_options_survive_the_terminal_table():
     console = Console(record=True, width=250)
     print_sweep_table([HAND_MADE[3], variant], {"mode": "absolute", "points": 1.0}, console)
     assert "base|onnx-int8[graph=fused]|xnli" in console.export_text()
+
+
+def test_report_flags_cells_of_other_environments_and_cells_that_shared_a_node(tmp_path):
+    """A resume with --rerun-changed may leave cells measured under other packages or sources beside the new ones;
+    Ray without --exclusive may run two cells on one node at once: the summary says so in bold."""
+    import copy
+
+    run = tmp_path / "run"
+    env = {"packages": {"torch": "2.13.0", "onnxruntime": "1.23.0"}, "revision": "abc", "host": "h",
+           "cpu": {"model": "x", "flags": []}}
+    old, new = copy.deepcopy(HAND_MADE[3]), copy.deepcopy(HAND_MADE[4])
+    old["dependencies"] = {"environment": env}
+    new["dependencies"] = {"environment": {**env, "packages": {**env["packages"], "onnxruntime": "1.24.0"},
+                                           "revision": "abd"}}
+    new["executor"] = {"name": "ray", "ran_beside": [old["cell_id"]]}
+    for r in (old, new):
+        ResultStore(run).put(r)
+    bench("report", run, check_rc=0)
+    md = (run / "report" / "report.md").read_text().replace("\\|", "|")
+    assert "Mixed environments" in md and "source abc, onnxruntime 1.23.0: 1 cells" in md
+    assert "source abd, onnxruntime 1.24.0: 1 cells" in md and "torch 2.13.0" not in md.split("Mixed environments")[1][:300]
+    assert f"Shared nodes: {new['cell_id']} ran beside {old['cell_id']}" in md

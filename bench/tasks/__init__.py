@@ -1,13 +1,13 @@
-"""XTREME tasks, one module per family. Registry: name -> "module:Class" (imported when used).
+"""XTREME tasks, one module per family; one lazy entry each (name -> "module:Class", imported when used).
 Adding a task is one class in its family's module and one line here."""
 
 from __future__ import annotations
 
-import importlib
+from bench.tasks.base import Task
+from models.registries import Registry
 
-from models.errors import UserError
-
-_TASKS = {
+TASK_REGISTRY: Registry[type[Task]] = Registry("task", Task)
+for _name, _entry in {
     "xnli": "bench.tasks.classification:XNLI",
     "pawsx": "bench.tasks.classification:PAWSX",
     "udpos": "bench.tasks.tagging:UDPOS",
@@ -17,15 +17,13 @@ _TASKS = {
     "tydiqa": "bench.tasks.qa:TyDiQA",
     "bucc2018": "bench.tasks.retrieval:BUCC",
     "tatoeba": "bench.tasks.retrieval:Tatoeba",
-}
-TASK_NAMES = tuple(_TASKS)
+}.items():
+    TASK_REGISTRY.register(_name, _entry)
+TASK_NAMES = TASK_REGISTRY.names()
 
 
-def get_task(name: str):
-    if name not in _TASKS:
-        raise UserError(f"unknown task '{name}'; use one of {', '.join(_TASKS)}")
-    module, cls = _TASKS[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
+def get_task(name: str) -> Task:
+    return TASK_REGISTRY.get(name)()
 
 
 class _LazyTasks(dict):

@@ -1,16 +1,9 @@
-"""Report sections, in report order. Adding a section = one module + one line here."""
+"""Report sections, in report order: one lazy entry each (name -> "module:render"). Adding a section = one module +
+one line here."""
 
-SECTIONS = [
-    "reports.sections.overview",
-    "reports.sections.summary",
-    "reports.sections.frontier",
-    "reports.sections.speedup",
-    "reports.sections.batching",
-    "reports.sections.latency",
-    "reports.sections.resources",
-    "reports.sections.languages",
-    "reports.sections.stilts",
-    "reports.sections.students",
-    "reports.sections.calibration",
-    "reports.sections.environment",
-]
+from models.registries import Registry
+
+SECTIONS: Registry = Registry("report section")
+for _name in ("overview", "summary", "frontier", "speedup", "batching", "latency", "resources", "languages",
+              "stilts", "students", "calibration", "environment"):
+    SECTIONS.register(_name, f"reports.sections.{_name}:render")

@@ -27,9 +27,9 @@ def render(ctx: ReportContext) -> Section:
         f"when the whole interval is within the limit, **FAIL** when it is wholly beyond, **inconclusive** when "
         f"it straddles the limit (more examples would decide). Throughput: {ctx.throughput.caption}. "
         f"{ctx.throughput.note}".strip())
-    cpu_note = _cpu_note(ctx.records)
-    if cpu_note:
-        section.text(cpu_note)
+    for note in (_cpu_note(ctx.records), _environment_note(ctx.records), _beside_note(ctx.records)):
+        if note:
+            section.text(note)
     if rows:
         section.table(pd.DataFrame(rows))
     within = rule["points"] if rule["mode"] == "absolute" else 1.0
@@ -81,3 +81,32 @@ def _cpu_note(records: list[dict]) -> str | None:
         lines.append("What it accelerates, per path: " + "; ".join(f"{b}: {n}" for b, n in sorted(accelerated.items()))
                      + ".")
     return " ".join(lines)
+
+
+def _environment_note(records: list[dict]) -> str | None:
+    """A warning when ok cells were measured under different package versions or project sources (a sweep resumed
+    with --rerun-changed re-measures only the cells a change touched; the others keep what they recorded)."""
+    groups: dict = {}
+    for r in records:
+        env = (r.get("dependencies") or {}).get("environment")
+        if r.get("status") == "ok" and env:
+            key = (env.get("revision"), tuple(sorted((env.get("packages") or {}).items())))
+            groups.setdefault(key, []).append(r["cell_id"])
+    if len(groups) < 2:
+        return None
+    differing = sorted({p for _, packages in groups for p, v in packages
+                        if any(dict(other).get(p) != v for _, other in groups)})
+    parts = "; ".join(f"source {revision or '?'}" + "".join(f", {p} {dict(packages).get(p)}" for p in differing)
+                      + f": {len(ids)} cells" for (revision, packages), ids in groups.items())
+    return (f"**Mixed environments: these cells were measured under different package versions or project sources "
+            f"({parts}); compare them with care.**")
+
+
+def _beside_note(records: list[dict]) -> str | None:
+    """Cells that ran at the same time as another cell on the same node (Ray without --exclusive)."""
+    beside = {r["cell_id"]: r["executor"]["ran_beside"] for r in records
+              if r.get("status") == "ok" and (r.get("executor") or {}).get("ran_beside")}
+    if not beside:
+        return None
+    return ("**Shared nodes: " + "; ".join(f"{c} ran beside {', '.join(others)}" for c, others in beside.items())
+            + ". Their timings shared the node's CPUs (run with --exclusive for undisturbed timings).**")
