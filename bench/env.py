@@ -99,6 +99,17 @@ def isa_class(isa: dict) -> str:
     return "avx2" if isa.get("avx2") else "baseline"
 
 
+def speed_class(isa: dict) -> str:
+    """The class of CPU that speed floors are set per: "amx" (Intel with AMX, Sapphire Rapids and later: PyTorch's
+    eager fp32 runs on oneDNN/MKL at full speed there, so ONNX Runtime fp32 is no faster than eager — 0.97x
+    [0.95-1.02] measured, where AMD hosts gave 1.1-2.1x), else the int8 class (isa_class). Numerics bounds stay
+    per isa_class: AMX hosts compute int8 like VNNI ones. `STILTS_BENCH_ISA_CLASS` overrides it too."""
+    forced = os.environ.get("STILTS_BENCH_ISA_CLASS")
+    if forced:
+        return forced
+    return "amx" if isa.get("amx") else isa_class(isa)
+
+
 def isa_verdict(isa: dict) -> str:
     """One line: which inference paths this CPU accelerates, and what to expect of them."""
     int8 = ("int8 GEMMs use VNNI dot-product instructions: expect ONNX Runtime int8 near 4x eager fp32"

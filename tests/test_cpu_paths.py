@@ -118,3 +118,16 @@ def test_every_cpu_backend_says_what_it_needs():
         backend = get_backend(name)
         if "cpu" in backend.devices:
             assert set(backend.isa_features) <= {"avx512_vnni", "avx_vnni", "amx", "avx512_bf16", "avx512f", "avx2"}
+
+
+def test_speed_and_numerics_classes_follow_the_detected_instruction_sets(monkeypatch):
+    """Zen 3 (AVX2), Zen 4 (AVX-512 VNNI/BF16) and Intel with AMX: numerics bounds per int8 class, speed floors per
+    speed class (AMX hosts run eager fp32 on oneDNN at full speed, so ONNX Runtime fp32 gains nothing there)."""
+    from bench.env import isa_class, speed_class
+    from bench.schema import cpu_isa
+
+    monkeypatch.delenv("STILTS_BENCH_ISA_CLASS", raising=False)
+    zen3, zen4 = cpu_isa({"avx2", "fma"}), cpu_isa({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
+    sapphire = cpu_isa({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"})
+    assert [isa_class(i) for i in (zen3, zen4, sapphire)] == ["avx2", "vnni", "vnni"]
+    assert [speed_class(i) for i in (zen3, zen4, sapphire)] == ["avx2", "vnni", "amx"]

@@ -18,7 +18,8 @@ from tests.test_cli import BENCH, FAST, bench
 from tests.test_sweep import _tatoeba_dir
 
 ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install -e ".[ray]")')
-pytestmark = pytest.mark.slow
+# one worker runs every Ray test (pytest -n: --dist loadgroup), so that two local Ray instances never start at once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 def _args(model, data, out, backends="eager,onnx,torchscript", *extra, executor="ray"):
