@@ -51,7 +51,10 @@ def run_regress(save: str | None, compare: str | None, threshold: str, storage: 
         if select:
             cmd += ["-k", select]
         cmd += extra
-        env = {**os.environ, "STILTS_BENCH_TEST_KEEP_CACHE": "1"}  # reuse exported artifacts between runs
+        # reuse exported artifacts between runs; never pass on an xdist worker's identity (pytest-benchmark disables
+        # itself inside one: run from a parallel test session, the suite would time nothing)
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+               "STILTS_BENCH_TEST_KEEP_CACHE": "1"}
         proc = subprocess.run(cmd, cwd=ROOT, env=env)
         rows = []
         if compare and current_json.is_file():

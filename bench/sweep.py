@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.config import (batching_option, csv, data_dir_option, device_option, int_list, langs_option,
                           max_examples_option, max_tokens_option, option, split_option, threads_option)
 from bench.harness import TimingConfig
+from bench.resume import changed_cells, check_settings, measurement_settings
 from bench.schema import sweep_cell_record
 from bench.store import CONFIG_FILE, ResultStore
 from models.errors import UserError
@@ -197,40 +198,6 @@ def planned_threads(cfg: SweepConfig) -> int:
     return cfg.threads or default_threads()
 
 
-MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
-                        "timing", "eval_batch_size", "batching", "max_tokens", "max_examples", "min_agreement")
-
-
-def measurement_settings(cfg: SweepConfig) -> dict:
-    """What changes a cell's numbers: a resumed run must keep all of it, or its cells would mix settings.
-    (Models, backends and tasks may grow: they add cells. The gate is derived at read time.)"""
-    settings = {k: getattr(cfg, k) for k in MEASUREMENT_SETTINGS}
-    settings.update(data_dir=str(cfg.data_dir) if cfg.data_dir else None, timing=asdict(cfg.timing),
-                    threads=planned_threads(cfg))
-    if cfg.groups:  # per model and task; a resumed run may add pairs, never change one (see _check_resume)
-        settings["scored_examples"] = cfg.scored_examples()
-    return json.loads(json.dumps(settings))  # as sweep.json stores it
-
-
-def _check_resume(cfg: SweepConfig, previous: dict, settings: dict) -> None:
-    before = previous.get("measurement_settings")
-    if before is None:
-        return  # a run written before settings were recorded: nothing to compare with
-    before = {"min_agreement": None, **before}  # recorded since dependencies were
-    changed = [k for k in settings if k != "scored_examples" and before.get(k) != settings[k]]
-    earlier = before.get("scored_examples") or {}
-    changed += [f"{pair} scored examples" for pair, scored in (settings.get("scored_examples") or {}).items()
-                if pair in earlier and earlier[pair] != scored]
-    if changed:
-        k = changed[0]
-        was, now = ((before.get(k), settings[k]) if k in settings else
-                    (earlier[k.split()[0]], settings["scored_examples"][k.split()[0]]))
-        raise UserError(f"{cfg.out} was measured with {k}={was!r}, this command asks for "
-                        f"{now!r}{f' (and {len(changed) - 1} more setting(s))' if len(changed) > 1 else ''}; "
-                        "its cells would mix settings: give a new --out for a new run, repeat the original "
-                        "settings to resume, or add --rerun-changed to re-measure the cells this changes")
-
-
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.batching import check_policies
     from bench.tasks import get_task
@@ -250,14 +217,14 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     cells = cfg.cells()  # a model and task in two groups with different scored examples fails here
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
-    settings = measurement_settings(cfg)
+    settings = measurement_settings(cfg, planned_threads(cfg))
     config_record = {**asdict(cfg), "out": str(cfg.out), "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
                      "gate": gate, "measurement_settings": settings}
     config_path = cfg.out / CONFIG_FILE
     if config_path.is_file():  # a resumed run keeps every command that contributed to it
         previous = json.loads(config_path.read_text())
         if not cfg.rerun_changed:  # with it, each finished cell's own dependencies decide (below)
-            _check_resume(cfg, previous, settings)
+            check_settings(cfg, previous, settings)
         config_record["commands"] = [*previous.get("commands", []), cfg.command]
     else:
         config_record["commands"] = [cfg.command]
@@ -269,7 +236,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     done = store.finished()
     scored = cfg.scored_examples()  # once: each pair's group settings
     specs = {c["cell_id"]: _cell_spec(cfg, c, scored[f"{c['model']}|{c['task']}"]) for c in cells}
-    changed = _changed_cells(cfg, done, specs, log)
+    changed = changed_cells(done, specs, node_specific_ok=cfg.executor != "local", log=log)
     if changed and not cfg.rerun_changed:
         cell_id, what = next(iter(changed.items()))
         more = len(changed) - 1
@@ -314,22 +281,3 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         log(f"{len(beside)} cell(s) ran beside another cell on the same node (timings shared the machine; the "
             f"report flags them; --exclusive avoids it): {', '.join(beside)}")
     return records
-
-
-def _changed_cells(cfg: SweepConfig, done: dict, specs: dict, log) -> dict[str, list[str]]:
-    """Finished cells of this plan whose recorded dependencies differ from now: cell_id -> what changed."""
-    from bench.dependencies import changes
-
-    changed, unchecked = {}, 0
-    for cell_id, record in done.items():
-        if cell_id not in specs or record.get("status") != "ok":
-            continue
-        if "dependencies" not in record:
-            unchecked += 1
-            continue
-        what = changes(record["dependencies"], specs[cell_id], node_specific_ok=cfg.executor != "local")
-        if what:
-            changed[cell_id] = what
-    if unchecked:
-        log(f"{unchecked} finished cell(s) were recorded before dependencies were: resumed without checking them")
-    return changed
