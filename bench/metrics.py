@@ -80,15 +80,17 @@ def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> d
 
 @functools.cache
 def _punctuation() -> frozenset[str]:
-    """Every Unicode punctuation character, as MLQA's scorer strips them (built once, when first needed)."""
-    return frozenset(chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
+    """What MLQA's scorer strips (its PUNCT): every Unicode punctuation character and Python's
+    string.punctuation, which adds ASCII symbols that are not Unicode punctuation ($ + < = > ^ ` | ~)."""
+    return frozenset(chr(i) for i in range(sys.maxunicode)
+                     if unicodedata.category(chr(i)).startswith("P")) | frozenset(string.punctuation)
 
 _MLQA_ARTICLES = {
     "en": r"\b(a|an|the)\b", "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
     "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
     "vi": r"\b(của|là|cái|chiếc|những)\b", "ar": "\\sال^|ال", "hi": None, "zh": None,
 }
-_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
+_CJK = re.compile(r"[\u4e00-\u9fa5]")  # MLQA's scorer's range exactly (narrower than all CJK ideographs)
 
 
 def _mlqa_tokenize(text: str, lang: str) -> list[str]:

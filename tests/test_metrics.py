@@ -49,6 +49,17 @@ def test_mlqa_language_aware_normalisation():
     assert zh["exact_match"] == 0.0 and zh["f1"] == pytest.approx(100 * 2 * 0.5 * 1 / 1.5)
 
 
+def test_mlqa_strips_what_the_official_scorer_strips():
+    """MLQA's evaluate script: PUNCT is Unicode punctuation *and* string.punctuation, and Chinese is split per
+    character in [\u4e00-\u9fa5] only (google-research/xtreme third_party/evaluate_mlqa.py)."""
+    # '$' is a currency symbol (Sc), not Unicode punctuation: the official scorer strips it all the same
+    assert mlqa({"q": "16,181"}, {"q": ["$16,181"]}, "en")["f1"] == 100.0
+    assert mlqa({"q": "a+b"}, {"q": ["ab"]}, "es")["exact_match"] == 100.0
+    # U+3400/U+3401 (CJK Extension A) lie outside the scorer's range: "㐀㐁" is one token, so "㐀" shares none
+    assert mlqa({"q": "㐀"}, {"q": ["㐀㐁"]}, "zh")["f1"] == 0.0
+    assert mlqa({"q": "北"}, {"q": ["北京"]}, "zh")["f1"] == pytest.approx(100 * 2 * 1 * 0.5 / 1.5)
+
+
 def test_bucc_threshold_maximises_f1():
     gold = {("a", "x"), ("b", "y"), ("c", "z")}
     candidates = [(0.9, "a", "x"), (0.8, "b", "y"), (0.7, "d", "w"), (0.6, "c", "z"), (0.5, "e", "v")]

@@ -339,3 +339,24 @@ def test_an_encoder_root_is_not_an_intermediate_task(tmp_path):
     history = stilts_history(qa)
     assert history["intermediate_task"] == "xquad" and history["intermediate"]["steps"] == 75
 
+
+
+def test_panx_words_keep_their_colons_and_only_the_language_prefix_goes(tmp_path):
+    """XTREME's PAN-X files carry no language prefix: "5:15" and ":" are words (the reader once cut them to "15" and
+    ""). WikiANN's raw "de:" prefix is still removed."""
+    path = tmp_path / "panx" / "test-de.tsv"
+    path.parent.mkdir()
+    path.write_text("5:15\tO\n:\tO\nde:Berlin\tB-LOC\nfr:x\tO\n\n", encoding="utf-8")
+    (words, tags), = [s for s in get_task("panx").load("de", DataSource(tmp_path))[0]]
+    assert words == ["5:15", ":", "Berlin", "fr:x"] and tags == ["O", "O", "B-LOC", "O"]
+
+
+def test_a_tatoeba_cap_keeps_every_candidate(tmp_path):
+    """--max-examples N caps the queries, never the English pool (XTREME retrieves among all 1000)."""
+    from bench.accuracy import load_task_data
+
+    (tmp_path / "tatoeba").mkdir()
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.deu").write_text("".join(f"de {i}\n" for i in range(10)))
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.eng").write_text("".join(f"en {i}\n" for i in range(10)))
+    (src, eng), _ = load_task_data(get_task("tatoeba"), ["de"], tmp_path, "test", 3)["de"]
+    assert src == ["de 0", "de 1", "de 2"] and len(eng) == 10

@@ -81,17 +81,19 @@ class Tatoeba(RetrievalTask):
         return (src, eng), str(src_path)
 
     def first(self, examples, n):
+        """The first n queries, and every candidate: XTREME retrieves among all of the other side's sentences, so
+        a cap must not shrink the pool (that would raise accuracy as n falls and change the task)."""
         src, eng = examples
-        return src[:n], eng[:n]  # candidates shrink with the queries: accuracy rises as n falls
+        return (src[:n], eng) if self.direction == "xx->en" else (src, eng[:n])
 
     def evaluate(self, feed, checkpoint, examples, lang, max_length):
         src, eng = examples
         a = embed(feed, checkpoint, src, max_length)
         b = embed(feed, checkpoint, eng, max_length)
         queries, keys = (a, b) if self.direction == "xx->en" else (b, a)
-        predicted = (queries @ keys.T).argmax(1)
+        predicted = (queries @ keys.T).argmax(1)  # query i's translation is candidate i (aligned files)
         correct = {"kind": "mean", "values": [int(p == i) for i, p in enumerate(predicted)]}
-        return LanguageResult({"accuracy": accuracy(list(predicted), list(range(len(src))))}, len(src),
+        return LanguageResult({"accuracy": accuracy(list(predicted), list(range(len(queries))))}, len(queries),
                               [int(p) for p in predicted], correct)
 
 

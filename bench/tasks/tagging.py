@@ -68,13 +68,21 @@ def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
 def read_word_tag_tsv(path: Path, labels: tuple[str, ...]) -> list[Sentence]:
     """XTREME's layout: `word<TAB>tag` per line, a blank line between sentences (PAN-X raw files prefix
     each word with `lang:`)."""
+    import re
+
+    # WikiANN's raw files prefix each word with its language ("de:Berlin"); XTREME's files do not. Only that exact
+    # prefix is removed: "5:15" and a bare ":" are words
+    named = re.search(r"-([a-z]{2,3})\.tsv$", path.name)
+    prefix = f"{named.group(1)}:" if named else None
+
     def token(n, cols):
         if len(cols) != 2:
             raise UserError(f"{path}:{n}: expected 'word<TAB>tag' (XTREME strips test tags: use --split dev "
                             "or the published files)")
         if cols[1] not in labels:
             raise UserError(f"{path}:{n}: tag '{cols[1]}' is not one of {', '.join(labels)}")
-        word = cols[0].split(":", 1)[1] if ":" in cols[0][:4] else cols[0]
+        word = cols[0][len(prefix):] if prefix and cols[0].startswith(prefix) and len(cols[0]) > len(prefix) \
+            else cols[0]
         return word, cols[1]
 
     return _sentences(path, token)  # no comments: '#' is a word here (tagged SYM or PUNCT)
