@@ -17,6 +17,7 @@ import hashlib
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 # The cell spec's keys that change a cell's numbers (bench.sweep._cell_spec); model paths and output places do not.
 SETTINGS = ("backend", "device", "langs", "split", "max_examples", "batch_sizes", "seq_lens", "data_dir",
@@ -25,10 +26,10 @@ SETTINGS = ("backend", "device", "langs", "split", "max_examples", "batch_sizes"
 NODE_SPECIFIC = ("host", "cpu")
 
 
-def settings_of(spec: dict) -> dict:
+def settings_of(spec: dict[str, Any]) -> dict[str, Any]:
     import json
 
-    return json.loads(json.dumps({k: spec.get(k) for k in SETTINGS}))  # as a record stores it
+    return cast(dict[str, Any], json.loads(json.dumps({k: spec.get(k) for k in SETTINGS})))  # as a record stores it
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,7 +62,7 @@ def checkpoint_sha256(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def data_files(sources: dict) -> dict[str, str | None]:
+def data_files(sources: dict[str, Any]) -> dict[str, str | None]:
     """{path: sha256} of the files behind an accuracy record's data_sources (language -> file), with the files of
     the same stem beside each (tatoeba.deu-eng.deu brings tatoeba.deu-eng.eng; zh-en.dev.zh the .en and .gold)."""
     files: dict[str, str | None] = {}
@@ -94,7 +95,7 @@ def project_revision() -> str | None:
 
 
 @functools.cache
-def environment() -> dict:
+def environment() -> dict[str, Any]:
     from bench.env import collect_env
 
     env = collect_env()
@@ -102,7 +103,8 @@ def environment() -> dict:
             "cpu": {"model": env["cpu"]["model"], "flags": env["cpu"]["flags"]}}
 
 
-def cell_dependencies(spec: dict, checkpoint_path: Path, accuracy: dict | None, calibration: dict | None) -> dict:
+def cell_dependencies(spec: dict[str, Any], checkpoint_path: Path, accuracy: dict[str, Any] | None,
+                      calibration: dict[str, Any] | None) -> dict[str, Any]:
     """What the cell measured with, for its record (computed in the cell's process, on the node that ran it)."""
     return {"settings": settings_of(spec), "checkpoint": {"path": str(Path(checkpoint_path).resolve()),
                                                           "sha256": checkpoint_sha256(checkpoint_path)},
@@ -112,7 +114,7 @@ def cell_dependencies(spec: dict, checkpoint_path: Path, accuracy: dict | None, 
             "environment": environment()}
 
 
-def changes(recorded: dict, spec: dict, node_specific_ok: bool = False) -> list[str]:
+def changes(recorded: dict[str, Any], spec: dict[str, Any], node_specific_ok: bool = False) -> list[str]:
     """What differs now from what a finished cell recorded, one phrase each ([] when nothing does). Re-reads the
     checkpoint and data files the record names. `node_specific_ok`: cells may run on other hosts (Ray)."""
     found = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any, Callable, cast
 
 from models.errors import UserError
 
@@ -13,7 +14,7 @@ MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir"
                         "timing", "eval_batch_size", "batching", "max_tokens", "max_examples", "min_agreement")
 
 
-def measurement_settings(cfg, threads: int) -> dict:
+def measurement_settings(cfg: Any, threads: int) -> dict[str, Any]:
     """What changes a cell's numbers: a resumed run must keep all of it, or its cells would mix settings.
     (Models, backends and tasks may grow: they add cells. The gate is derived at read time.)"""
     settings = {k: getattr(cfg, k) for k in MEASUREMENT_SETTINGS}
@@ -21,10 +22,10 @@ def measurement_settings(cfg, threads: int) -> dict:
                     threads=threads)
     if cfg.groups:  # per model and task; a resumed run may add pairs, never change one (see check_settings)
         settings["scored_examples"] = cfg.scored_examples()
-    return json.loads(json.dumps(settings))  # as sweep.json stores it
+    return cast(dict[str, Any], json.loads(json.dumps(settings)))  # as sweep.json stores it
 
 
-def check_settings(cfg, previous: dict, settings: dict) -> None:
+def check_settings(cfg: Any, previous: dict[str, Any], settings: dict[str, Any]) -> None:
     before = previous.get("measurement_settings")
     if before is None:
         return  # a run written before settings were recorded: nothing to compare with
@@ -43,7 +44,8 @@ def check_settings(cfg, previous: dict, settings: dict) -> None:
                         "settings to resume, or add --rerun-changed to re-measure the cells this changes")
 
 
-def changed_cells(done: dict, specs: dict, node_specific_ok: bool, log) -> dict[str, list[str]]:
+def changed_cells(done: dict[str, Any], specs: dict[str, dict[str, Any]], node_specific_ok: bool,
+                  log: Callable[[str], None]) -> dict[str, list[str]]:
     """Finished cells of this plan whose recorded dependencies differ from now: cell_id -> what changed."""
     from bench.dependencies import changes
 

@@ -15,7 +15,7 @@ Writers build records with the builders below and `validate` them before writing
 
 
 import time
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Iterable, Literal, Mapping, NotRequired, TypedDict, TypeVar
 
 from bench.typecheck import SchemaError, check_typeddict
 
@@ -235,7 +235,10 @@ ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "avera
                     "input_lengths", "max_examples")
 
 
-def validate(record: dict) -> dict:
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def validate(record: R) -> R:
     """The record itself when it matches its kind's schema, else SchemaError naming the first wrong key."""
     kind = record.get("kind") if isinstance(record, dict) else None
     if kind not in KINDS:
@@ -246,17 +249,17 @@ def validate(record: dict) -> dict:
     return record
 
 
-def cpu_isa(flags) -> CpuIsa:
+def cpu_isa(flags: Iterable[str]) -> CpuIsa:
     """The instruction sets that decide which paths a CPU accelerates, from its /proc/cpuinfo flags."""
-    flags = set(flags)
-    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "avx512_vnni": "avx512_vnni" in flags,
-            "avx_vnni": "avx_vnni" in flags, "avx512_bf16": "avx512_bf16" in flags,
-            "amx": bool(flags & {"amx_tile", "amx_int8", "amx_bf16"})}
+    have = set(flags)
+    return {"avx2": "avx2" in have, "avx512f": "avx512f" in have, "avx512_vnni": "avx512_vnni" in have,
+            "avx_vnni": "avx_vnni" in have, "avx512_bf16": "avx512_bf16" in have,
+            "amx": bool(have & {"amx_tile", "amx_int8", "amx_bf16"})}
 
 
-def upgrade(record: dict) -> dict:
+def upgrade(original: Mapping[str, Any]) -> dict[str, Any]:
     """Bring a record of any earlier schema version up to SCHEMA_VERSION (a new dict; the input is untouched)."""
-    record = dict(record)
+    record = dict(original)
     version = record.get("schema_version", 1)  # version-1 sweep cells carried no version
     if version > SCHEMA_VERSION:
         raise SchemaError(f"record has schema_version {version}, newer than this stilts-bench reads "
@@ -276,21 +279,22 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def performance_record(**fields) -> PerformanceRecord:
+def performance_record(**fields: Any) -> PerformanceRecord:
     return validate({"schema_version": SCHEMA_VERSION, "kind": "performance", "throughput_unit": "sequences/s",
                      "timestamp": now_utc(), **fields})  # type: ignore[return-value]
 
 
-def accuracy_record(**fields) -> AccuracyRecord:
+def accuracy_record(**fields: Any) -> AccuracyRecord:
     return validate({"schema_version": SCHEMA_VERSION, "kind": "accuracy", "timestamp": now_utc(),
                      **fields})  # type: ignore[return-value]
 
 
-def sweep_cell_record(**fields) -> SweepCellRecord:
+def sweep_cell_record(**fields: Any) -> SweepCellRecord:
     return validate({"schema_version": SCHEMA_VERSION, "kind": "sweep_cell", "timestamp": now_utc(),
                      **fields})  # type: ignore[return-value]
 
 
-def accuracy_summary(record: AccuracyRecord) -> dict:
+def accuracy_summary(record: AccuracyRecord) -> dict[str, Any]:
     """What a sweep cell keeps of its accuracy record."""
-    return {k: record[k] for k in ACCURACY_SUMMARY if k in record}
+    fields: dict[str, Any] = dict(record)
+    return {k: fields[k] for k in ACCURACY_SUMMARY if k in fields}

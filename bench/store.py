@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from bench.schema import SweepCellRecord, upgrade, validate
 from models.errors import UserError
@@ -29,7 +30,7 @@ class ResultStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_FILE
 
-    def _lines(self) -> tuple[list[dict], int, int]:
+    def _lines(self) -> tuple[list[dict[str, Any]], int, int]:
         """(parsed complete lines, byte length of the complete part, torn bytes at the end)."""
         if not self.path.is_file():
             return [], 0, 0
@@ -47,11 +48,11 @@ class ResultStore:
 
     def read(self) -> list[SweepCellRecord]:
         """Every cell's latest record, in the order cells were first written."""
-        latest: dict = {}
+        latest: dict[object, dict[str, Any]] = {}
         for raw in self._lines()[0]:
             latest.pop(raw.get("cell_id"), None)  # a rewritten cell moves to where its latest record is
             latest[raw.get("cell_id", id(raw))] = raw
-        return [upgrade({"kind": "sweep_cell", **r}) for r in latest.values()]  # version-1 cells: kind was there
+        return [cast(SweepCellRecord, upgrade({"kind": "sweep_cell", **r})) for r in latest.values()]  # version-1 cells: kind was there
 
     def repair(self) -> str | None:
         """Cut a torn last line off (before appending again); one line saying what was dropped, or None."""
@@ -102,7 +103,7 @@ class ResultStore:
     def finished(self) -> dict[str, SweepCellRecord]:
         return {r["cell_id"]: r for r in self.read() if "cell_id" in r}
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """The run's sweep.json (its settings and every command that contributed), {} when absent."""
         path = self.run_dir / CONFIG_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return cast(dict[str, Any], json.loads(path.read_text())) if path.is_file() else {}

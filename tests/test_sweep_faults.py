@@ -152,14 +152,14 @@ def test_a_killed_timing_child_or_a_timeout_costs_one_cell_and_leaves_no_process
     # a cell past --timeout: recorded as timed out; its cell process and timing child are gone at once
     out = tmp_path / "runs" / "timeout"
     mark = str(out.resolve())
-    slow = [*_args(tiny_encoder, data, out, "eager"), "--min-time", "300", "--max-time", "300", "--timeout", "40"]
+    slow = [*_args(tiny_encoder, data, out, "eager"), "--min-time", "300", "--max-time", "300", "--timeout", "60"]
     proc = _start(slow)
-    _wait_for(lambda: _named(mark, "stilts:measure"), 40, "the timing child before the timeout")
+    _wait_for(lambda: _named(mark, "stilts:measure"), 60, "the timing child before the timeout")
     rc, stderr = _finish(proc)
     assert rc == 0, stderr[-2000:]
     (record,) = ResultStore(out).read()
     assert record["status"] == "failed" and record["error_kind"] == "timeout"
-    assert "timed out after 40 s (its processes were ended)" in record["error"]
+    assert "timed out after 60 s (its processes were ended)" in record["error"]
     assert not marked_processes(mark)
 
 

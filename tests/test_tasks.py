@@ -13,7 +13,7 @@ from models.errors import UserError
 from bench.tasks import TASK_NAMES, get_task
 from bench.tasks.base import DataSource
 from bench.tasks.tagging import UPOS, read_conllu
-from tests.conftest import needs_demo
+from tests.conftest import heavy, needs_demo
 from tests.test_cli import assert_one_line_error, bench
 
 shared = pytest.mark.shared_data
@@ -126,6 +126,7 @@ def test_hub_loading_offline_names_data_dir():
 
 @shared
 @needs_demo
+@heavy
 def test_tatoeba_with_the_embedded_model_scores_far_above_chance(shared_data, tmp_path):
     out = tmp_path / "eval"
     proc = bench("eval", "--task", "tatoeba", "--backend", "eager", "--data-dir", shared_data, "--langs", "de",
@@ -142,6 +143,7 @@ def test_tatoeba_with_the_embedded_model_scores_far_above_chance(shared_data, tm
 @shared
 @needs_demo
 @pytest.mark.slow
+@heavy
 def test_finetune_udpos_then_zero_shot_beats_majority_tag(shared_data, tmp_path):
     ckpt = tmp_path / "pos"
     bench("finetune", "--task", "udpos", "--train", shared_data / "udpos" / "en_ewt-ud-dev.conllu",
@@ -223,6 +225,7 @@ def test_qa_training_features_point_at_the_answer_in_every_window_that_holds_it(
 
 @needs_demo
 @pytest.mark.slow
+@heavy
 def test_finetune_qa_learns_spans_it_never_saw_and_every_cpu_backend_runs_it(tmp_path, calibration_data_dir):
     from tests.conftest import build_tiny_checkpoint
 
