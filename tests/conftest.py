@@ -36,6 +36,11 @@ def pytest_configure(config):
         config._stilts_private_cache = os.environ["STILTS_BENCH_CACHE"]
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two test processes on 2 cores: each (and every process its tests start) gets one core's worth of OpenMP
+        # threads unless a command sets its own (--threads does). Two 2-thread torch processes side by side spin
+        # against each other: a 1.5-minute fine-tune took over 8 minutes beside another training test.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a hub
 
 
