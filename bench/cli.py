@@ -137,9 +137,13 @@ def cmd_distill(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bench.tables import print_listing
+    from bench.tables import ListConfig, print_backend_options, print_listing
 
-    print_listing()
+    cfg = from_args(ListConfig, args)
+    if cfg.options:
+        print_backend_options(cfg.options)
+    else:
+        print_listing()
     return 0
 
 
@@ -212,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     rg.set_defaults(func=cmd_regress)
     _command(sub, "distill", "distil a smaller student from a teacher checkpoint", cmd_distill,
              DistillConfig, DistillSettings)
-    _command(sub, "list", "models, backends (and whether each runs here), tasks", cmd_list)
+    from bench.tables import ListConfig
+
+    _command(sub, "list", "models, backends (and whether each runs here), tasks; a backend's options", cmd_list,
+             ListConfig)
     return parser
 
 

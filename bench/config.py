@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import types
 import typing
 from pathlib import Path
+
+from export.options import parse_assignment
+from models.errors import UserError
 
 
 def option(default=dataclasses.MISSING, help: str = "", *, flag: str | None = None, parse=None,
@@ -49,13 +51,10 @@ def csv(text: str) -> list[str]:
 
 
 def key_value(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
-    key, value = text.split("=", 1)
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # bare strings: exporter=dynamo
+        return parse_assignment(text, "--option")
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _default_text(f: dataclasses.Field) -> str | None:
@@ -144,7 +143,8 @@ def device_option():
 
 
 def backend_options_option():
-    return option(help="backend option, e.g. exporter=dynamo or keep_embedding_fp32=true (repeatable)",
+    return option(help="backend option, e.g. exporter=dynamo or keep_embedding_fp32=true (repeatable; "
+                       "`bench list --options BACKEND` lists what a backend takes)",
                   flag="--option", parse=key_value, repeat=True, metavar="KEY=VALUE", default_factory=dict)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.table import Table
 
+from bench.config import option
 from bench.console import fmt, wide_console
 
 
@@ -61,6 +64,28 @@ def print_task_throughput(record: dict, console: Console) -> None:
     console.print(table)
 
 
+@dataclass
+class ListConfig:
+    options: str | None = option(None, "print a backend's typed options (what each takes, its default, what it "
+                                 "does) instead of the listing; `all`: every backend's", metavar="BACKEND")
+
+
+def print_backend_options(name: str, console: Console | None = None) -> None:
+    """The options table of one backend (or `all`), from its typed options dataclass (export/options.py)."""
+    from export.options import describe
+    from export.registry import BACKENDS, get_backend
+
+    console = console or wide_console()
+    for backend_name in (list(BACKENDS) if name == "all" else [name]):
+        backend = get_backend(backend_name)  # a mistyped name: one line with the nearest names
+        table = Table(title=f"{backend_name} options (--option KEY=VALUE; in a sweep: {backend_name}[KEY=VALUE;...])")
+        for col in ("option", "takes", "default", "what it does"):
+            table.add_column(col)
+        for row in describe(backend.Options):
+            table.add_row(*row)
+        console.print(table)
+
+
 def print_listing(console: Console | None = None) -> None:
     from export.registry import BACKENDS, get_backend
     from models.registry import SIZES
@@ -90,7 +115,9 @@ def print_listing(console: Console | None = None) -> None:
         cells = []
         for device in ("cpu", "cuda"):
             reason = backend.availability(device)
-            cells.append("[green]yes[/green]" if reason is None else f"[red]no[/red]: {reason}")
+            note = backend.engine_note(device) if reason is None else None
+            cells.append(("[green]yes[/green]" if reason is None else f"[red]no[/red]: {reason}")
+                         + (f"; {note}" if note else ""))
         if backend.isa_features and backend.availability("cpu") is None:
             speed = backend.cpu_acceleration(cpu["isa"])
             colour = "green" if speed["accelerated"] else "yellow"

@@ -11,6 +11,7 @@ from bench.env import default_threads
 from export.artifacts import ensure_artifact, resolve_options
 from export.base import Artifact
 from export.isolate import run_isolated
+from export.options import parse_assignment
 from export.registry import get_backend
 from models.checkpoint import Checkpoint, resolve_checkpoint
 from models.errors import UserError
@@ -30,8 +31,6 @@ def split_variant(label: str) -> tuple[str, dict]:
     """A sweep's backend entry: `onnx-static-int8` or `onnx-static-int8[calibration=xnli:en:128;per_channel=false]`
     -> (backend, options). The whole label names the variant in records and reports, so two calibrations of one
     backend are two variants side by side."""
-    import json
-
     if "[" not in label:
         return label, {}
     name, _, rest = label.partition("[")
@@ -39,13 +38,8 @@ def split_variant(label: str) -> tuple[str, dict]:
         raise UserError(f"variant '{label}' is malformed: write BACKEND[KEY=VALUE;KEY=VALUE]")
     options: dict = {}
     for item in filter(None, (part.strip() for part in rest[:-1].split(";"))):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UserError(f"variant '{label}': option '{item}' is not KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value.strip()  # bare strings: calibration=xnli:en:128
+        key, value = parse_assignment(item, f"variant '{label}'")
+        options[key] = value
     return name.strip(), options
 
 

@@ -6,61 +6,37 @@ Each export runs in its own process so its time and peak memory are measured alo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import time
 from pathlib import Path
 
-from models.errors import UserError
 from export.isolate import peak_rss_mb, run_isolated
 from models.files import build_atomically, cache_root
 from export.base import MANIFEST, Artifact
+from export.options import validate
 from export.registry import get_backend
 from export.versions import package_versions
 from models.checkpoint import Checkpoint
 from models.heads import layers_executed
 
 ARTIFACT_FORMAT = 2  # 2: encoders cut at their output layer for every backend
-COMMON_OPTIONS = {"layer": None}  # every backend: which encoder layer the artifact outputs
 
 
-def _versions() -> dict:
+def _versions(backend_name: str) -> dict:
     """The libraries an artifact's bytes depend on: a new version means a new export."""
     return package_versions(("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "bitsandbytes",
-                             "openvino", "nncf"))
-
-
-def _check_option(backend, key: str, value, default) -> None:
-    """One line naming the option, what it takes and what it got: before any export, never a traceback."""
-    allowed = backend.option_values.get(key)
-    where = f"backend {backend.name} option {key}"
-    if key == "layer":
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise UserError(f"{where} takes a layer number >= 0, not {value!r}")
-        return
-    kind = type(default)
-    if default is not None and not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
-        name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
-        raise UserError(f"{where} takes {name}, not {value!r}")
-    if isinstance(allowed, tuple) and len(allowed) == 2 and all(isinstance(a, (int, float)) for a in allowed):
-        if not allowed[0] <= value <= allowed[1]:
-            raise UserError(f"{where} must be between {allowed[0]} and {allowed[1]}, not {value!r}")
-    elif allowed and value not in allowed:
-        raise UserError(f"{where} must be one of {', '.join(map(str, allowed))}, not {value!r}")
+                             "openvino", "nncf", *get_backend(backend_name).libraries))
 
 
 def resolve_options(backend, options: dict | None, device: str) -> dict:
-    defaults = {**COMMON_OPTIONS, **backend.default_options}
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise UserError(f"backend {backend.name} has no option {', '.join(unknown)} (its options: {known})")
-    for key, value in options.items():
-        _check_option(backend, key, value, defaults[key])
-    merged = {**defaults, **options}
-    backend.check_options(merged)
+    """The backend's typed options for `options` (export/options.py validates: one line on any error), with its
+    defaults filled in, as the dict that keys the artifact and goes into manifests and records."""
+    typed = validate(backend.Options, backend.name, dict(options or {}))
+    backend.check_options(typed)
+    merged = dataclasses.asdict(typed)
     if getattr(backend, "device_specific_artifact", False):
         merged["device"] = device
     return merged
@@ -68,7 +44,7 @@ def resolve_options(backend, options: dict | None, device: str) -> dict:
 
 def artifact_dir(backend_name: str, checkpoint: Checkpoint, options: dict) -> Path:
     identity = {"format": ARTIFACT_FORMAT, "backend": backend_name, "checkpoint": checkpoint.fingerprint(),
-                "options": options, "versions": _versions()}
+                "options": options, "versions": _versions(backend_name)}
     if get_backend(backend_name).calibrated:
         from export.calibration import calibration_texts
 
@@ -100,7 +76,7 @@ def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Pa
             # a process high-water mark: only meaningful when the export had its process to itself
             "export_peak_memory_mb": peak_rss_mb() if backend.exports_files else None,
             "export_start_memory_mb": start_rss,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(backend_name),
             **extra,
         })
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))

@@ -14,9 +14,31 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from export.options import BackendOptions
 from models.checkpoint import Checkpoint, _validate_dir
 
 MANIFEST = "artifact.json"
+
+
+@dataclass(frozen=True)
+class ParityBound:
+    """The worst parity against eager fp32 that a backend may show before a guard fails: the largest absolute
+    difference of outputs, the least agreement of predictions, and (on the random-init tiny model, where labels
+    mean little) the least cosine of mean-pooled embeddings.
+
+    Bounds are recorded measurements with a margin: max_abs_diff about 1.5x the measured value (fp32 paths: a
+    fixed 1e-4 on the demo model, 1e-3 on the tiny one), agreement one sentence of 16 below the measured one.
+    int8 numerics depend on the instruction set (fbgemm's and MLAS's kernels differ with and without VNNI), so the
+    demo model's bounds are per CPU class (bench.env.isa_class); a class a backend has no bound for asserts
+    nothing there until one is measured."""
+
+    max_abs_diff: float
+    min_label_agreement: float = 1.0
+    min_cosine: float | None = None
+
+
+FP32_TINY = ParityBound(1e-3, 1.0, 1 - 1e-6)  # fp32 paths differ from eager only by kernel order
+FP32_DEMO = ParityBound(1e-4, 1.0)
 
 
 @dataclass
@@ -99,15 +121,21 @@ class Backend:
     name: ClassVar[str]
     description: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
-    default_options: ClassVar[dict] = {}
+    # The typed options (export/options.py): validation and `bench list --options` come from this one class.
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    # Parity guards. `tiny_parity`: a random-init 2-layer XLM-R built from a config (tests/test_backends.py);
+    # `demo_parity`: the demo model's 16 fixed multilingual parity sentences, per CPU class
+    # (tests/benchmarks/test_guards.py). Subclasses inherit their parent's: a quantising subclass states its own.
+    tiny_parity: ClassVar[ParityBound] = FP32_TINY
+    demo_parity: ClassVar[dict[str, ParityBound]] = {"vnni": FP32_DEMO, "avx2": FP32_DEMO}
     # The least agreement of predictions with eager fp32 on the parity sentences (bench.parity) for a variant
     # to count: below it a variant is marked failed (`--min-agreement` overrides). fp32 paths allow one flip
     # of 16 (near-ties); reduced precision and quantisation are judged by the accuracy gate, this bound only
     # catches broken variants (a wrong layer or mask agrees about 1 time in 16).
     min_agreement: ClassVar[float] = 0.9375
-    # Allowed values of options that take one of a set, or a (low, high) range for numbers; every other option
-    # must have its default's type. Checked before any export (export/artifacts.resolve_options).
-    option_values: ClassVar[dict] = {}
+    # Libraries beyond the common ones (export/artifacts._versions) whose version changes this backend's bytes:
+    # they join its artifacts' cache key and manifest.
+    libraries: ClassVar[tuple[str, ...]] = ()
     # Backends whose artifact is the checkpoint itself plus a manifest (nothing is converted).
     exports_files: ClassVar[bool] = True
 
@@ -118,8 +146,9 @@ class Backend:
     # the bench checks is not the text of the task being scored.
     calibrated: ClassVar[bool] = False
 
-    def check_options(self, options: dict) -> None:
-        """Checks across or inside option values beyond type and range (one-line UserError), before any export."""
+    def check_options(self, options: BackendOptions) -> None:
+        """Checks across or inside option values beyond type, choices and range (one-line UserError), before any
+        export."""
 
     def cpu_acceleration(self, isa: dict) -> dict:
         """Whether this CPU has the instructions this path is built for, from the detected ISA (bench.env)."""
@@ -130,6 +159,10 @@ class Backend:
         note = (f"accelerated by {', '.join(have)}" if have else
                 f"not accelerated: this CPU lacks {names} (the kernels run, slower)")
         return {"needs": list(self.isa_features), "accelerated": bool(have), "note": note}
+
+    def engine_note(self, device: str) -> str | None:
+        """What the engine itself reports it can do on `device` here (e.g. its compute types), for `bench list`."""
+        return None
 
     def availability(self, device: str) -> str | None:
         """None when this backend can run on `device` here, else the reason it cannot."""

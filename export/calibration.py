@@ -23,6 +23,8 @@ from models.errors import UserError
 from models.registries import Registry, unknown_name_error
 
 DEFAULT_SPEC = "xnli:all:128"
+CALIBRATION_HELP = ("calibration text SOURCE:LANGS:N (xnli:en:128, xnli:de+fr:64; LANGS `all`: every language of "
+                    "the source); never text the scored task evaluates")
 SEED = 0
 
 

@@ -9,18 +9,26 @@ silent fall-back to eager once dynamo's recompile limit of 8 is hit). `static` c
 task feed reports them and their time apart from the model time."""
 
 import shutil
+from dataclasses import dataclass
 
 from export.base import Artifact, Backend
+from export.options import BackendOptions, option
 from export.torch_runner import TorchRunner, load_wrapper, reference_artifact_manifest, set_torch_threads
+
+
+@dataclass(frozen=True)
+class CompileOptions(BackendOptions):
+    mode: str = option("default", "torch.compile mode",
+                       choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"))
+    shapes: str = option("auto", "new input shapes: auto (one symbolic graph after the first change), static "
+                         "(a graph per shape), dynamic (symbolic from the start)", choices=("auto", "static", "dynamic"))
 
 
 class CompileBackend(Backend):
     name = "compile"
     description = "torch.compile (Inductor), fp32"
     exports_files = False
-    default_options = {"mode": "default", "shapes": "auto"}
-    option_values = {"mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-                     "shapes": ("auto", "static", "dynamic")}
+    Options = CompileOptions
 
     def availability(self, device):
         reason = super().availability(device)

@@ -4,6 +4,7 @@ On CUDA, inputs and outputs stay on the GPU through IO binding, so the timed cal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from models.errors import UserError
 from export.inputs import TokenSpec, synthetic_batch
 from export.base import Artifact, Backend, Runner
+from export.options import BackendOptions, option
 from export.torch_runner import load_wrapper
 from models.heads import INPUT_NAMES
 
@@ -165,11 +167,19 @@ def ort_session(path: Path, device: str, threads: int):
                      "cpu_fallback": fallback}  # None: every node runs on the CUDA provider
 
 
+@dataclass(frozen=True)
+class OnnxExportOptions(BackendOptions):
+    """The ONNX export's options, shared by every backend built from that graph."""
+
+    exporter: str = option("legacy", "torch.onnx exporter: legacy (TorchScript-based) or dynamo",
+                           choices=("legacy", "dynamo"))
+    opset: int = option(17, "ONNX opset (14: the first with Trilu, which the export uses)", between=(14, 21))
+
+
 class OnnxBackend(Backend):
     name = "onnx"
     description = "ONNX Runtime fp32, graph optimisation ORT_ENABLE_ALL"
-    default_options = {"exporter": "legacy", "opset": 17}
-    option_values = {"exporter": ("legacy", "dynamo"), "opset": (14, 21)}  # 14: first opset with Trilu, used here
+    Options = OnnxExportOptions
 
     def availability(self, device):
         reason = super().availability(device)

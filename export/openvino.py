@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.base import Artifact, Backend, Runner
-from export.onnx import OnnxBackend
+from export.onnx import OnnxExportOptions
 from models.errors import UserError
 from models.heads import INPUT_NAMES
 
@@ -94,9 +94,7 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     description = "OpenVINO fp32 (IR from the ONNX export, precision hint f32, one stream)"
     devices = ("cpu",)
-    # the ONNX export's options: the IR is converted from that artifact
-    default_options = OnnxBackend.default_options
-    option_values = OnnxBackend.option_values
+    Options = OnnxExportOptions  # the IR is converted from the ONNX export: its options
     precision = "f32"
 
     def availability(self, device):

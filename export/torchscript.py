@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from export.inputs import TokenSpec, synthetic_batch
-from export.base import Artifact, Backend
+from export.base import Artifact, Backend, ParityBound
 from export.torch_runner import TorchRunner, load_wrapper, set_torch_threads
 
 TRACED_FILE = "model.pt"
@@ -24,6 +24,7 @@ def trace_and_save(module: torch.nn.Module, checkpoint, out: Path) -> None:
 class TorchScriptBackend(Backend):
     name = "torchscript"
     description = "TorchScript (torch.jit.trace), fp32"
+    tiny_parity = ParityBound(1e-4, 1.0, 1 - 1e-6)
 
     def export(self, checkpoint, options, out):
         trace_and_save(load_wrapper(checkpoint, options.get("layer")), checkpoint, out)

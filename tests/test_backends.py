@@ -12,26 +12,6 @@ from export.registry import BACKENDS, get_backend
 from export.torch_runner import TorchRunner, load_wrapper
 from models.checkpoint import resolve_checkpoint
 
-# (minimum cosine of mean-pooled embeddings, maximum absolute difference) against eager fp32.
-# fp32 paths differ only by kernel order; bf16 keeps 8 mantissa bits; int8/nf4 quantise weights.
-BOUNDS = {
-    "eager": (1 - 1e-9, 1e-6),
-    "compile": (1 - 1e-6, 1e-3),
-    "torchscript": (1 - 1e-6, 1e-4),
-    "onnx": (1 - 1e-6, 1e-3),
-    "bf16": (0.999, 0.1),
-    "fp16": (0.999, 0.05),
-    "onnx-int8": (0.98, 1.0),
-    "onnx-opt": (1 - 1e-6, 1e-3),
-    "onnx-static-int8": (0.95, 1.5),
-    "openvino": (1 - 1e-6, 1e-3),
-    "openvino-bf16": (0.999, 0.1),
-    "openvino-int8w": (0.99, 0.5),
-    "openvino-int8": (0.95, 1.5),
-    "torch-int8": (0.98, 1.0),
-    "bnb-int8": (0.99, 0.5),
-    "bnb-nf4": (0.95, 1.5),
-}
 CPU_BACKENDS = [b for b in BACKENDS if "cpu" in get_backend(b).devices]
 
 
@@ -43,8 +23,11 @@ def reference(tiny_encoder):
     return checkpoint, inputs, TorchRunner(wrapper, "cpu", wrapper.head.outputs)(inputs)
 
 
-def test_bounds_cover_every_backend():
-    assert set(BOUNDS) == set(BACKENDS)
+def test_every_backend_states_its_bounds():
+    for name in BACKENDS:
+        bound = get_backend(name).tiny_parity
+        assert bound.min_cosine is not None and 0 < bound.min_cosine <= 1, name
+        assert all(0 <= b.min_label_agreement <= 1 for b in get_backend(name).demo_parity.values()), name
 
 
 @pytest.mark.parametrize("name", CPU_BACKENDS)
@@ -65,10 +48,10 @@ def test_backend_export_load_parity(name, reference):
     outputs = runner(inputs)
     assert outputs["hidden_state"].shape == expected["hidden_state"].shape
     parity = compare(outputs, expected, inputs["attention_mask"], checkpoint.head)
-    min_cos, max_abs = BOUNDS[name]
-    assert parity["min_cosine"] >= min_cos, parity
-    assert parity["max_abs_diff"] <= max_abs, parity
-    assert parity["label_agreement"] >= (1.0 if max_abs < 1e-2 else 0.5), parity
+    bound = backend.tiny_parity  # stated in the backend's module
+    assert parity["min_cosine"] >= bound.min_cosine, parity
+    assert parity["max_abs_diff"] <= bound.max_abs_diff, parity
+    assert parity["label_agreement"] >= bound.min_label_agreement, parity
 
 
 def test_reexport_is_skipped_when_cached(reference):

@@ -157,7 +157,7 @@ def test_bad_option_values_are_refused_before_any_export(tiny_encoder, tmp_path,
 def test_a_layer_beyond_the_model_is_refused(tiny_encoder):
     assert_one_line_error(bench("run", "--model", tiny_encoder, "--layer", "9", *FAST), "layer 9 does not exist")
     assert_one_line_error(bench("run", "--model", tiny_encoder, "--layer", "-1", *FAST),
-                          "option layer takes a layer number >= 0")
+                          "option layer must be >= 0, not -1")
 
 
 @pytest.mark.parametrize("backend, bound", [("eager", None), ("torch-int8", "1.0")])
