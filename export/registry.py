@@ -24,6 +24,11 @@ for _name, _entry in {
     "fp16": "export.fp16:FP16Backend",
     "bnb-int8": "export.bnb_int8:BnbInt8Backend",
     "bnb-nf4": "export.bnb_nf4:BnbNF4Backend",
+    "ct2": "export.ct2:Ct2Backend",
+    "ct2-int8": "export.ct2_int8:Ct2Int8Backend",
+    "ct2-bf16": "export.ct2_bf16:Ct2BF16Backend",
+    "ct2-fp16": "export.ct2_fp16:Ct2FP16Backend",
+    "ct2-int8-fp16": "export.ct2_int8_fp16:Ct2Int8FP16Backend",
 }.items():
     BACKENDS.register(_name, _entry)
 
