@@ -19,10 +19,10 @@ from models.errors import UserError
 from models.files import write_json_atomic, write_text_atomic
 
 
-def check_scorable(task, checkpoint) -> None:
+def check_scorable(task, checkpoint, split: str, langs: list[str] | None) -> None:
     if not checkpoint.trained:
         raise UserError(f"accuracy is not applicable to {checkpoint.name}: it is untrained (random init)")
-    task.check_head(checkpoint)
+    task.check_head(checkpoint, split, langs)
 
 
 def load_task_data(task, langs: list[str] | None, data_dir: Path | None, split: str,

@@ -31,14 +31,15 @@ def run_cell(spec: dict) -> dict:
 
     def checks(checkpoint) -> None:
         if checkpoint.trained:
-            check_scorable(task, checkpoint)
+            check_scorable(task, checkpoint, spec.get("split", "test"), spec.get("langs"))
             data.update(load_task_data(task, spec.get("langs"), spec.get("data_dir") and Path(spec["data_dir"]),
                                        spec.get("split", "test"), spec.get("max_examples")))
 
     backend, options = split_variant(spec["backend"])
     variant = prepare_variant(spec["model"], backend, spec["device"], task=task, options=options,
                               random_init=spec.get("random_init", False), threads=spec.get("threads"),
-                              before_export=checks, data_dir=spec.get("data_dir") and Path(spec["data_dir"]))
+                              before_export=checks, data_dir=spec.get("data_dir") and Path(spec["data_dir"]),
+                              split=spec.get("split", "test"), langs=spec.get("langs"))
     checkpoint, artifact = variant.checkpoint, variant.artifact
     result = {"parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
               "checkpoint_metadata": checkpoint.metadata, "size_mb": artifact.manifest["size_mb"],

@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.config import csv, option, threads_option
 from models.checkpoint import resolve_checkpoint
 from models.errors import UserError
+from models.scored_text import ScoredText, learned_from, scored_text
 from models.students import students_root
 from models.training.distillation import DistillSettings, Pair, distill
 
@@ -54,7 +55,7 @@ class TextSource:
     lang: str
     kind: str  # "parallel" (this language aligned to the teacher's English embedding) or "monolingual"
     texts: int
-    evaluation_of: str | None = None  # the task whose evaluation text this is (the student is kept off it)
+    evaluation_of: str | None = None  # whose evaluation text this is (models/scored_text.py), e.g. "udpos dev (en)"
 
 
 @dataclass
@@ -63,17 +64,18 @@ class TrainingText:
     sources: list[TextSource] = field(default_factory=list)
     texts_by_lang: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def evaluation_text(self) -> list[str]:
-        return sorted({s.evaluation_of for s in self.sources if s.evaluation_of})
+    learned: list[ScoredText] = field(default_factory=list)  # evaluation text among the sources
 
-    def add(self, path: Path, lang: str, kind: str, pairs: list[Pair], evaluation_of: str | None,
+    def add(self, path: Path, lang: str, kind: str, pairs: list[Pair], evaluation_of: ScoredText | None,
             cap: int | None) -> None:
         pairs = list(dict.fromkeys(p for p in pairs if p[0].strip() and p[1].strip()))[:cap]
         if pairs:
             self.pairs += pairs
             self.texts_by_lang.setdefault(lang, []).extend(p[0] for p in pairs)
-            self.sources.append(TextSource(str(path), lang, kind, len(pairs), evaluation_of))
+            self.sources.append(TextSource(str(path), lang, kind, len(pairs),
+                                           str(evaluation_of) if evaluation_of else None))
+            if evaluation_of and evaluation_of not in self.learned:
+                self.learned.append(evaluation_of)
 
 
 def load_training_text(specs: list[str], max_per_language: int | None = None) -> TrainingText:
@@ -131,45 +133,41 @@ def _language(path: Path, default: str = "und") -> str:
     return default
 
 
-def _evaluation_of(path: Path, task: str) -> str | None:
-    """Dev and test files are what `bench eval` scores (`--split`); train files are not."""
-    return task if re.search(r"(^|[-_.])(dev|test)([-_.]|$)", path.name) else None
-
-
 def _read_source(path: Path, text: TrainingText, cap: int | None) -> None:
     if path.is_dir():
         files = sorted(path.rglob("*"))
         if any(re.match(r"^xquad\..*\.json$", f.name) for f in files):
-            return _read_parallel(path, {_language(f): _squad_texts(f) for f in files if f.suffix == ".json"},
-                                  "xquad", text, cap)
+            xquad = [f for f in files if f.suffix == ".json"]
+            return _read_parallel(path, {_language(f): _squad_texts(f) for f in xquad},
+                                  {_language(f): scored_text(f) for f in xquad}, text, cap)
         pair_tsvs = [f for f in files if re.match(r"^(dev|test)-[a-z]{2}\.tsv$", f.name)]
         if pair_tsvs:
             task = "pawsx" if "paws" in path.name.lower() else "xnli"
-            return _read_parallel(path, {_language(f): _pair_tsv_texts(f, task) for f in pair_tsvs}, task, text, cap)
+            # named by its folder (xnli/, pawsx/) in the table; a folder of another name is judged by its task
+            return _read_parallel(path, {_language(f): _pair_tsv_texts(f, task) for f in pair_tsvs},
+                                  {_language(f): scored_text(f) or ScoredText(task, f.name.split("-")[0], _language(f))
+                                   for f in pair_tsvs}, text, cap)
         qa = [f for f in files if f.suffix == ".json"]
         if not qa:
             raise UserError(f"{path}: no training text here (XQuAD, XNLI/PAWS-X .tsv or SQuAD-format .json files)")
-        task = "tydiqa" if "tydiqa" in path.name.lower() or any("tydiqa" in f.name for f in qa) else "mlqa"
         for f in qa:
             texts = _squad_texts(f)
-            text.add(f, _language(f, "en"), "monolingual", [(t, t) for t in texts], task, cap)
+            text.add(f, _language(f, "en"), "monolingual", [(t, t) for t in texts], scored_text(f), cap)
         return None
     if path.suffix == ".conllu":
         from bench.tasks.tagging import read_conllu
 
         sentences = [" ".join(w) for w, _ in read_conllu(path)]
-        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences],
-                        _evaluation_of(path, "udpos"), cap)
+        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences], scored_text(path), cap)
     if path.suffix == ".json":
-        # SQuAD v1.1 dev holds every XQuAD paragraph (XQuAD was translated from it): its text is XQuAD's.
+        # SQuAD v1.1 dev holds every XQuAD paragraph (XQuAD was translated from it): models/scored_text.py says so
         return text.add(path, _language(path, "en"), "monolingual", [(t, t) for t in _squad_texts(path)],
-                        "xquad" if "v1.1" in path.name or "squad" in str(path).lower() else None, cap)
+                        scored_text(path), cap)
     if path.suffix == ".tsv" and _is_word_tag_tsv(path):
         from bench.tasks.tagging import PANX_LABELS, read_word_tag_tsv
 
         sentences = [" ".join(w) for w, _ in read_word_tag_tsv(path, PANX_LABELS)]
-        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences],
-                        _evaluation_of(path, "panx"), cap)
+        return text.add(path, _language(path), "monolingual", [(s, s) for s in sentences], scored_text(path), cap)
     if path.suffix == ".tsv":
         pairs = []
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -183,21 +181,21 @@ def _read_source(path: Path, text: TrainingText, cap: int | None) -> None:
     return text.add(path, _language(path), "monolingual", [(t, t) for t in lines], None, cap)
 
 
-def _read_parallel(path: Path, by_lang: dict[str, list[str]], task: str, text: TrainingText,
-                   cap: int | None) -> None:
+def _read_parallel(path: Path, by_lang: dict[str, list[str]], scored: dict[str, ScoredText | None],
+                   text: TrainingText, cap: int | None) -> None:
     """Files whose i-th text translates the English file's i-th text: each language learns the teacher's
     embedding of the English side; English learns its own."""
     english = by_lang.get("en")
     if english is None:
         raise UserError(f"{path}: parallel text needs the English file beside the other languages")
-    text.add(path, "en", "monolingual", [(t, t) for t in english], task, cap)
+    text.add(path, "en", "monolingual", [(t, t) for t in english], scored["en"], cap)
     for lang, texts in sorted(by_lang.items()):
         if lang == "en":
             continue
         if len(texts) != len(english):
             raise UserError(f"{path}: the {lang} file does not align with the English one "
                             f"({len(texts)} vs {len(english)} texts)")
-        text.add(path, lang, "parallel", list(zip(texts, english)), task, cap)
+        text.add(path, lang, "parallel", list(zip(texts, english)), scored[lang], cap)
 
 
 def _squad_texts(path: Path) -> list[str]:
@@ -258,7 +256,7 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
     text = load_training_text(cfg.data, cfg.max_per_language)
     for source in text.sources:
         log(f"  {source.kind:<11} {source.lang:<4} {source.texts:>6} texts  {source.path}"
-            + (f"  (evaluation text of {source.evaluation_of}: the student is kept off it)"
+            + (f"  (evaluation text of {source.evaluation_of}: scores that read it are refused)"
                if source.evaluation_of else ""))
     languages = sorted({s.lang for s in text.sources})
     trim_texts = None
@@ -275,7 +273,10 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out) if cfg.out else students_root() / name
     provenance = {"data_sources": [asdict(s) for s in text.sources], "languages": languages,
-                  "evaluation_text": text.evaluation_text,
+                  # its own sources' evaluation text, and what its teacher learned (a head's training text reaches the
+                  # student through the teacher's outputs)
+                  "learned_text": [t.to_dict() for t in dict.fromkeys([*learned_from(teacher_ckpt.metadata),
+                                                                       *text.learned])],
                   "vocabulary_languages": kept_langs if cfg.trim_vocab else None}
     return distill(teacher_ckpt, text.pairs, [str(Path(s)) for s in cfg.data], cfg.layers, cfg.hidden, cfg.settings,
                    out, name, log, trim_texts, provenance)

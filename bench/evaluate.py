@@ -42,12 +42,13 @@ def run_eval(cfg: EvalConfig, log=lambda m: print(m, file=sys.stderr)) -> Accura
     data: dict = {}
 
     def checks(checkpoint) -> None:
-        check_scorable(task, checkpoint)
+        check_scorable(task, checkpoint, cfg.split, cfg.langs)
         check_policies(cfg.batching, cfg.max_tokens)  # before any export
         data.update(load_task_data(task, cfg.langs, cfg.data_dir, cfg.split, cfg.max_examples))
 
     variant = prepare_variant(cfg.model, cfg.backend, cfg.device, task=task, layer=cfg.layer, options=cfg.options,
-                              threads=cfg.threads, before_export=checks)
+                              threads=cfg.threads, before_export=checks, data_dir=cfg.data_dir, split=cfg.split,
+                              langs=cfg.langs)
     record, predictions = measure_accuracy(variant, task, data, cfg.split, cfg.batch_size, cfg.max_length,
                                            cfg.command, log, batching=cfg.batching, max_tokens=cfg.max_tokens,
                                            max_examples=cfg.max_examples)

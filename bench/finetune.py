@@ -65,9 +65,24 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
     features = task.training_features(tok, examples, max_length)
     log(f"fine-tuning {source.name} on {task.name}: {len(features)} examples from {train_source}")
     metadata = {"labels": list(getattr(task, "label_set", ())), "target_task": task.name,
-                "train_data": train_source, "max_length": max_length, **provenance, **stilts_history(source)}
+                "train_data": train_source, "max_length": max_length, **provenance, **stilts_history(source),
+                "learned_text": [t.to_dict() for t in learned_text(source, train_source, cfg.exclude)]}
     return train_head(source, task.head, task.head_kwargs(), features, task.training_collator(tok), cfg.settings,
                       cfg.out, metadata, cfg.threads)
+
+
+def learned_text(source, train_source: str, exclude: Path | None) -> list:
+    """Evaluation text this head learned (models/scored_text.py): what its starting checkpoint learned (a STILTs
+    chain carries it on) and its training file's, unless `--exclude` left that very text out (SQuAD v1.1 dev
+    without XQuAD's paragraphs is not XQuAD's text). Evaluation refuses a score that reads any of it."""
+    from models.scored_text import learned_from, scored_text
+
+    learned = learned_from(source.metadata)
+    this = scored_text(train_source)
+    left_out = scored_text(exclude) if exclude else None
+    if this and not (left_out and left_out.task == this.task) and this not in learned:
+        learned.append(this)
+    return learned
 
 
 def stilts_history(source) -> dict:

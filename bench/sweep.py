@@ -213,7 +213,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
             backend, options = split_variant(label)
             resolved = resolve_options(get_backend(backend), options, cfg.device)
             for t in group["tasks"]:
-                check_calibration(backend, resolved, get_task(t))
+                check_calibration(backend, resolved, get_task(t), group["split"], group["langs"])
     cells = cfg.cells()  # a model and task in two groups with different scored examples fails here
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)

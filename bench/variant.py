@@ -5,6 +5,7 @@ fp32 reference outputs are cached -> the artifact is exported (or found in the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from bench.env import default_threads
@@ -43,13 +44,13 @@ def split_variant(label: str) -> tuple[str, dict]:
     return name.strip(), options
 
 
-def check_calibration(backend: str, resolved: dict, task) -> None:
-    """Static quantisation must not calibrate on the text the task scores (one line, before any export).
-    `resolved`: the backend's options with defaults filled in (resolve_options)."""
+def check_calibration(backend: str, resolved: dict, task, split: str = "test", langs: list[str] | None = None) -> None:
+    """Static quantisation must not calibrate on the text that scoring the task's `split` in `langs` reads (one
+    line, before any export). `resolved`: the backend's options with defaults filled in (resolve_options)."""
     from export.calibration import check_not_scored
 
     if get_backend(backend).calibrated and task is not None:
-        check_not_scored(resolved["calibration"], task.name)
+        check_not_scored(resolved["calibration"], task.name, split, langs)
 
 
 def check_available(backend: str, device: str, options: dict | None = None) -> dict:
@@ -70,18 +71,14 @@ def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
 
 def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, task=None, layer: int | None = None,
                     options: dict | None = None, random_init: bool = False, threads: int | None = None,
-                    before_export: Callable[[Checkpoint], None] | None = None, data_dir=None) -> Variant:
+                    before_export: Callable[[Checkpoint], None] | None = None, data_dir: Path | None = None,
+                    split: str = "test", langs: list[str] | None = None) -> Variant:
     """`before_export(checkpoint)` runs once the checkpoint is known and before anything is computed: the
     place for a command's own checks (the task's head, reading every data file)."""
     if "layer" in (options or {}):
         raise UserError("give the encoder layer with --layer N, not --option layer=N")
-    check_calibration(backend, check_available(backend, device, {**(options or {}), "layer": layer}), task)
-    if data_dir is not None and get_backend(backend).calibrated:
-        import os
-
-        # calibration text is read where the task's data is (the export runs in a child process: the environment
-        # carries it there)
-        os.environ["STILTS_BENCH_DATA_DIR"] = str(data_dir.resolve())
+    check_calibration(backend, check_available(backend, device, {**(options or {}), "layer": layer}), task, split,
+                      langs)
     checkpoint = resolve_checkpoint(model, random_init)
     if before_export:
         before_export(checkpoint)
@@ -91,5 +88,7 @@ def prepare_variant(model: str | None, backend: str, device: str = "cpu", *, tas
     if layer is not None and depth is not None and layer > depth:
         raise UserError(f"layer {layer} does not exist: {checkpoint.name} has layers 0 (embeddings) to {depth}")
     ensure_reference(checkpoint, layer)
-    artifact = ensure_artifact(backend, checkpoint, {**(options or {}), "layer": layer}, device)
+    # calibration text is read where the task's data is: the directory goes to the export as an argument
+    artifact = ensure_artifact(backend, checkpoint, {**(options or {}), "layer": layer}, device,
+                               data_dir=data_dir and Path(data_dir).resolve())
     return Variant(checkpoint, backend, device, artifact, layer, threads or default_threads())

@@ -42,14 +42,16 @@ def resolve_options(backend, options: dict | None, device: str) -> dict:
     return merged
 
 
-def artifact_dir(backend_name: str, checkpoint: Checkpoint, options: dict) -> Path:
+def artifact_dir(backend_name: str, checkpoint: Checkpoint, options: dict, data_dir: Path | None = None) -> Path:
+    """Where the artifact lives in the cache. `data_dir`: where a calibrated backend's text is read (the command's
+    --data-dir; None: export.calibration.default_data_dir)."""
     identity = {"format": ARTIFACT_FORMAT, "backend": backend_name, "checkpoint": checkpoint.fingerprint(),
                 "options": options, "versions": _versions(backend_name)}
     if get_backend(backend_name).calibrated:
         from export.calibration import calibration_texts
 
         # the text drawn, not only its spec: the same spec over another data directory is another artifact
-        identity["calibration_texts"] = calibration_texts(options["calibration"])[1]["texts_sha256"]
+        identity["calibration_texts"] = calibration_texts(options["calibration"], data_dir)[1]["texts_sha256"]
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", checkpoint.name).strip("_")[-40:]
     return cache_root() / "artifacts" / backend_name / f"{slug}-{key}"
@@ -59,14 +61,17 @@ def _dir_size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Path) -> dict:
+def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Path,
+            data_dir: Path | None = None) -> dict:
     backend = get_backend(backend_name)
     start_rss = peak_rss_mb()
     manifest: dict = {}
 
     def build(staging: Path) -> None:
         t0 = time.perf_counter()
-        extra = backend.export(checkpoint, options, staging) or {}
+        # a calibrated backend reads its text from the data directory it is given, never from the environment
+        extra = (backend.export(checkpoint, options, staging, data_dir=data_dir) if backend.calibrated
+                 else backend.export(checkpoint, options, staging)) or {}
         manifest.update({
             "backend": backend_name, "options": options,
             "checkpoint_name": checkpoint.name, "checkpoint_path": str(checkpoint.path.resolve()),
@@ -86,15 +91,16 @@ def _export(backend_name: str, checkpoint: Checkpoint, options: dict, target: Pa
 
 
 def ensure_artifact(backend_name: str, checkpoint: Checkpoint, options: dict | None = None,
-                    device: str = "cpu", isolate: bool = True) -> Artifact:
-    """The cached artifact for this checkpoint/backend/options, exporting it first if needed."""
+                    device: str = "cpu", isolate: bool = True, data_dir: Path | None = None) -> Artifact:
+    """The cached artifact for this checkpoint/backend/options, exporting it first if needed. `data_dir`: where
+    a calibrated backend reads its calibration text (passed on to the export's process as an argument)."""
     backend = get_backend(backend_name)
     resolved = resolve_options(backend, options, device)
-    target = artifact_dir(backend_name, checkpoint, resolved)
+    target = artifact_dir(backend_name, checkpoint, resolved, data_dir)
     if (target / MANIFEST).is_file():
         return Artifact.read(target)
     if isolate and backend.exports_files:
-        run_isolated(_export, backend_name, checkpoint, resolved, target)
+        run_isolated(_export, backend_name, checkpoint, resolved, target, data_dir)
     else:
-        _export(backend_name, checkpoint, resolved, target)
+        _export(backend_name, checkpoint, resolved, target, data_dir)
     return Artifact.read(target)

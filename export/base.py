@@ -176,7 +176,8 @@ class Backend:
         return None
 
     def export(self, checkpoint: Checkpoint, options: dict, out: Path) -> dict:
-        """Write the artifact's files into `out`; return extra manifest fields."""
+        """Write the artifact's files into `out`; return extra manifest fields. A `calibrated` backend's export
+        takes `data_dir=` too: where its calibration text is read (export/artifacts passes the command's)."""
         raise NotImplementedError
 
     def load(self, artifact: Artifact, device: str, threads: int) -> Runner:

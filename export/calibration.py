@@ -2,9 +2,9 @@
 
 A spec is `SOURCE:LANGS:N`: `xnli:en:128` (English only), `xnli:de+fr+zh:128`, `xnli:all:128` (the default: an
 even mix over every language the source has). Sources are training or dev text in XTREME's layout under the data
-directory; none is a file that a task here scores, except the one each source names in `scored_by` (XNLI dev is
-XNLI's own evaluation data), which the bench refuses for that task. Tatoeba, BUCC, XQuAD, MLQA and TyDiQA are not
-sources at all: their text is what is being scored.
+directory. Whether a source is text that the scored run reads is asked of one table, models/scored_text.py (XNLI
+dev is XNLI's `--split dev` text in every language; SQuAD dev holds XQuAD's paragraphs): such a calibration is
+refused for that run. Tatoeba, BUCC, XQuAD, MLQA and TyDiQA are not sources at all: their text is what is scored.
 
 Texts are drawn deterministically (a seeded shuffle of each language's lines), so one spec is one artifact.
 """
@@ -21,6 +21,7 @@ from typing import Callable
 
 from models.errors import UserError
 from models.registries import Registry, unknown_name_error
+from models.scored_text import ScoredText, scored_text, spoils
 
 DEFAULT_SPEC = "xnli:all:128"
 CALIBRATION_HELP = ("calibration text SOURCE:LANGS:N (xnli:en:128, xnli:de+fr:64; LANGS `all`: every language of "
@@ -32,9 +33,12 @@ SEED = 0
 class TextSource:
     description: str
     languages: tuple[str, ...]
-    split: str  # "train" or "dev": never a split that is scored here
-    scored_by: tuple[str, ...]  # tasks that score this very text (refused as their calibration)
+    split: str  # "train" or "dev"
+    files: str  # the file of each language under the data directory ({lang}): models/scored_text.py judges it
     read: Callable[[Path, str], list[str]]
+
+    def scored_texts(self, languages: tuple[str, ...]) -> list[ScoredText]:
+        return [t for t in (scored_text(self.files.format(lang=lang)) for lang in languages) if t]
 
 
 def _existing(path: Path) -> Path:
@@ -73,12 +77,14 @@ def _squad_questions(data_dir: Path, lang: str) -> list[str]:
 
 SOURCES: Registry[TextSource] = Registry("calibration source", TextSource)
 SOURCES.register("xnli", TextSource("XNLI dev premises", ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw",
-                                                         "th", "tr", "ur", "vi", "zh"), "dev", ("xnli",),
+                                                         "th", "tr", "ur", "vi", "zh"), "dev", "xnli/dev-{lang}.tsv",
                                     _tsv_column("xnli/dev-{lang}.tsv", 0)))
 SOURCES.register("pawsx", TextSource("PAWS-X dev first sentences", ("de", "en", "es", "fr", "ja", "ko", "zh"), "dev",
-                                     ("pawsx",), _tsv_column("pawsx/dev-{lang}.tsv", 0)))
-SOURCES.register("panx", TextSource("PAN-X English training sentences", ("en",), "train", (), _panx_sentences))
-SOURCES.register("squad", TextSource("SQuAD v1.1 dev questions", ("en",), "dev", ("xquad",), _squad_questions))
+                                     "pawsx/dev-{lang}.tsv", _tsv_column("pawsx/dev-{lang}.tsv", 0)))
+SOURCES.register("panx", TextSource("PAN-X English training sentences", ("en",), "train", "panx/train-{lang}.tsv",
+                                    _panx_sentences))
+SOURCES.register("squad", TextSource("SQuAD v1.1 dev questions", ("en",), "dev", "squad/dev-v1.1.json",
+                                     _squad_questions))
 
 
 @dataclass(frozen=True)
@@ -120,13 +126,16 @@ def default_data_dir() -> Path | None:
     return beside if beside.is_dir() else None
 
 
-def check_not_scored(spec_text: str, task: str) -> None:
-    """Refuse calibrating on the text a task scores (one line): the quantiser would have seen the test inputs."""
+def check_not_scored(spec_text: str, task: str, split: str, langs: list[str] | None = None) -> None:
+    """Refuse calibrating on text that scoring `task`'s `split` in `langs` reads (one line; models/scored_text.py):
+    the quantiser would have seen the scored inputs."""
     spec = CalibrationSpec.parse(spec_text)
-    if task in SOURCES[spec.source].scored_by:
-        others = [n for n, s in SOURCES.items() if task not in s.scored_by]
-        raise UserError(f"calibration source {spec.source} is {task}'s own evaluation text; calibrate on another "
-                        f"source ({', '.join(others)}), e.g. --option calibration={others[0]}:all:128")
+    spoiled = spoils(SOURCES[spec.source].scored_texts(spec.languages), task, split, langs)
+    if spoiled:
+        others = [n for n, s in SOURCES.items() if not spoils(s.scored_texts(s.languages), task, split, langs)]
+        raise UserError(f"calibration source {spec.source} is {spoiled}, text that scoring {task} {split} reads; "
+                        f"calibrate on another source ({', '.join(others)}), e.g. "
+                        f"--option calibration={others[0]}:all:128")
 
 
 def calibration_texts(spec_text: str, data_dir: Path | None = None) -> tuple[list[tuple[str, str]], dict]:

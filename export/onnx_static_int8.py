@@ -39,13 +39,14 @@ class OnnxStaticInt8Backend(OnnxBackend):
     def check_options(self, options):
         CalibrationSpec.parse(options.calibration)
 
-    def export(self, checkpoint, options, out):
+    def export(self, checkpoint, options, out, data_dir=None):
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
 
         fp32 = parent_artifact("onnx", checkpoint, options)
         histogram = options["calibrate_method"] != "minmax"  # histograms need one shape across batches
-        batches, calibration = calibration_batches(checkpoint, options["calibration"], fixed_length=histogram)
+        batches, calibration = calibration_batches(checkpoint, options["calibration"], data_dir=data_dir,
+                                                   fixed_length=histogram)
         if histogram and len(batches) > 1 and len(batches[-1]["input_ids"]) < len(batches[0]["input_ids"]):
             batches = batches[:-1]  # a short last batch would not stack either
 

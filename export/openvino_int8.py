@@ -33,11 +33,11 @@ class OpenVinoInt8Backend(OpenVinoBackend):
     def check_options(self, options):
         CalibrationSpec.parse(options.calibration)
 
-    def export(self, checkpoint, options, out):
+    def export(self, checkpoint, options, out, data_dir=None):
         import nncf
 
         model, onnx = convert_from_onnx(checkpoint, options)
-        batches, calibration = calibration_batches(checkpoint, options["calibration"])
+        batches, calibration = calibration_batches(checkpoint, options["calibration"], data_dir=data_dir)
         quantized = nncf.quantize(model, nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(batches))
         save_ir(quantized, out)

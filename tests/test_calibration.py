@@ -43,6 +43,37 @@ def test_calibration_text_joins_the_artifact_cache_key(calibration_data_dir, tin
     path.write_text(path.read_text(encoding="utf-8").replace("Zug", "Bus"), encoding="utf-8")
     monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(other))
     assert artifact_dir("onnx-static-int8", checkpoint, options) != first
+    # a command's --data-dir is an argument, not the environment: given, it wins over the variable
+    monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(calibration_data_dir))
+    assert artifact_dir("onnx-static-int8", checkpoint, options, other.resolve()) != first
+
+
+@heavy
+def test_a_commands_data_dir_reaches_the_calibrating_export_as_an_argument(calibration_data_dir, tiny_encoder,
+                                                                          tmp_path, monkeypatch):
+    """`bench eval --data-dir D` with a static int8 path calibrates on D's text even where STILTS_BENCH_DATA_DIR
+    names another directory (before, the directory travelled to the export process in that variable)."""
+    from export.artifacts import ensure_artifact
+    from models.checkpoint import resolve_checkpoint
+
+    other = shutil.copytree(calibration_data_dir, tmp_path / "given")
+    monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(calibration_data_dir))
+    artifact = ensure_artifact("onnx-static-int8", resolve_checkpoint(str(tiny_encoder)), {"calibration": "xnli:en:8"},
+                               data_dir=other.resolve())
+    assert artifact.manifest["calibration"]["data_dir"] == str(other.resolve())
+
+
+def test_calibration_asks_the_scored_text_table():
+    """Dev text calibrates a test-split score (the quantiser never sees the scored inputs); SQuAD dev holds
+    XQuAD's paragraphs whatever the split; PAN-X's training sentences are no task's evaluation text."""
+    from export.calibration import check_not_scored
+
+    check_not_scored("xnli:all:128", "xnli", "test")
+    check_not_scored("panx:en:64", "panx", "test", ["en"])
+    with pytest.raises(UserError, match="squad is xquad every split"):
+        check_not_scored("squad:en:64", "xquad", "test", ["de"])
+    with pytest.raises(UserError, match="pawsx dev"):
+        check_not_scored("pawsx:en:64", "pawsx", "dev", ["ko"])
 
 
 @pytest.mark.parametrize("spec, fragment", [
@@ -56,11 +87,12 @@ def test_bad_specs_are_one_line_errors(spec, fragment):
 
 def test_scored_text_is_refused_before_any_work(tiny_classifier, tmp_path):
     proc = bench("eval", "--model", tiny_classifier, "--backend", "onnx-static-int8", "--task", "xnli",
-                 "--data-dir", tmp_path)
-    assert_one_line_error(proc, "xnli's own evaluation text", "pawsx")
-    proc = bench("eval", "--model", tiny_classifier, "--backend", "openvino-int8", "--task", "xnli",
-                 "--option", "calibration=xnli:en:16", "--data-dir", tmp_path)
-    assert_one_line_error(proc, "xnli's own evaluation text")
+                 "--split", "dev", "--data-dir", tmp_path)
+    assert_one_line_error(proc, "calibration source xnli is xnli dev (ar), text that scoring xnli dev reads", "pawsx")
+    # XNLI's languages translate one English set: English calibration text spoils German scores too
+    proc = bench("eval", "--model", tiny_classifier, "--backend", "openvino-int8", "--task", "xnli", "--split", "dev",
+                 "--langs", "de", "--option", "calibration=xnli:en:16", "--data-dir", tmp_path)
+    assert_one_line_error(proc, "calibration source xnli is xnli dev (en)")
     proc = bench("sweep", "--models", tiny_classifier, "--backends", "onnx-static-int8[calibration=tatoeba:en:8]",
                  "--tasks", "tatoeba", "--out", tmp_path / "run")
     assert_one_line_error(proc, "unknown calibration source 'tatoeba'")

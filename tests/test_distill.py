@@ -184,19 +184,21 @@ def test_a_data_root_gives_every_source_per_language_and_marks_evaluation_text(s
     # Tatoeba and BUCC, the retrieval tasks' own sentences, are never drawn from a data root
     assert not any("tatoeba" in s.path or "bucc" in s.path for s in text.sources)
     # XNLI and PAWS-X rows translate each other: parallel to English, row by row
-    assert by_source[("xnli", "fr")].kind == "parallel" and by_source[("xnli", "fr")].evaluation_of == "xnli"
+    assert by_source[("xnli", "fr")].kind == "parallel" and by_source[("xnli", "fr")].evaluation_of == "xnli dev (fr)"
     assert ("Et il a dit, maman, je suis à la maison.", "And he said, Mama, I'm home.") in text.pairs
     assert by_source[("pawsx", "ja")].kind == "parallel" and by_source[("pawsx", "ko")].texts == 40
-    assert by_source[("xquad", "de")].evaluation_of == "xquad"
-    assert by_source[("dev-v1.1.json", "en")].evaluation_of == "xquad"  # SQuAD dev holds XQuAD's paragraphs
-    assert by_source[("dev-context-de-question-de.json", "de")].evaluation_of == "mlqa"
-    assert by_source[("tydiqa.goldp.sw.dev.json", "sw")].evaluation_of == "tydiqa"
-    assert by_source[("test-hi.tsv", "hi")].evaluation_of == "panx" and by_source[("test-hi.tsv", "hi")].kind == \
-        "monolingual"
+    assert by_source[("xquad", "de")].evaluation_of == "xquad every split (de)"
+    assert by_source[("dev-v1.1.json", "en")].evaluation_of == "xquad every split (en)"  # SQuAD dev holds XQuAD's
+    assert by_source[("dev-context-de-question-de.json", "de")].evaluation_of == "mlqa dev (de)"
+    assert by_source[("tydiqa.goldp.sw.dev.json", "sw")].evaluation_of == "tydiqa dev (sw)"
+    assert by_source[("test-hi.tsv", "hi")].evaluation_of == "panx test (hi)"
+    assert by_source[("test-hi.tsv", "hi")].kind == "monolingual"
     assert by_source[("train-en.tsv", "en")].evaluation_of is None  # PAN-X's training split is not scored
-    assert by_source[("de_gsd-ud-test.conllu", "de")].evaluation_of == "udpos"
+    assert by_source[("de_gsd-ud-test.conllu", "de")].evaluation_of == "udpos test (de)"
+    # UD-POS scores the test treebanks: English EWT dev is UD-POS's text only for a run that scores --split dev
+    assert by_source[("en_ewt-ud-dev.conllu", "en")].evaluation_of == "udpos dev (en)"
     assert all(s.texts <= 40 for s in text.sources)  # the per-language cap
-    assert text.evaluation_text == ["mlqa", "panx", "pawsx", "tydiqa", "udpos", "xnli", "xquad"]
+    assert sorted({t.task for t in text.learned}) == ["mlqa", "panx", "pawsx", "tydiqa", "udpos", "xnli", "xquad"]
     assert {"ar", "de", "fr", "hi", "ja", "ru", "sw", "tr", "vi", "zh"} <= set(text.texts_by_lang)
 
 
@@ -218,7 +220,8 @@ def test_trimmed_student_records_its_sources_and_is_kept_off_their_task(teacher,
                  "20", "--batch-size", "8", "--trim-vocab", check_rc=0)
     assert "evaluation text of xquad" in proc.stderr
     meta = json.loads((out / "stilts.json").read_text())
-    assert meta["evaluation_text"] == ["xquad"] and meta["languages"] == ["de", "en"]
+    assert meta["learned_text"] == [{"task": "xquad", "split": "*", "lang": "en"},
+                                    {"task": "xquad", "split": "*", "lang": "de"}] and meta["languages"] == ["de", "en"]
     assert [(s["lang"], s["kind"], s["texts"]) for s in meta["data_sources"]] == [("en", "monolingual", 8),
                                                                                  ("de", "parallel", 8)]
     vocab = meta["vocabulary"]
@@ -243,7 +246,7 @@ def test_trimmed_student_records_its_sources_and_is_kept_off_their_task(teacher,
 
     # XQuAD's text trained it: it is refused on XQuAD with one line, scored elsewhere
     assert_one_line_error(bench("eval", "--model", out, "--task", "xquad", "--data-dir", tiny_xquad.parent),
-                          "distilled on xquad's evaluation text")
+                          "learned xquad every split (en) (its stilts.json, learned_text), text that scoring xquad")
     proc = bench("run", "--model", out, "--backend", "onnx", "--batch-size", "2", "--seq-len", "16",
                  "--min-time", "0.2", "--min-iters", "3", "--warmup", "1", "--threads", "1", check_rc=0)
     assert "onnx" in proc.stdout

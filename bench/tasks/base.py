@@ -129,13 +129,23 @@ class Task:
         """The encoder layer this task reads from the artifact; None: the head's own output."""
         return None
 
-    def check_head(self, checkpoint) -> None:
-        """The checkpoint can be scored here: it has this task's head and never learned this task's evaluation
-        text (a student distilled on it, `bench distill`, is kept off the task)."""
-        if self.name in (checkpoint.metadata.get("evaluation_text") or []):
+    def check_head(self, checkpoint, split: str = "test", langs: list[str] | None = None) -> None:
+        """The checkpoint can be scored here: it has this task's head and never learned the text that scoring this
+        task's `split` in `langs` reads (models/scored_text.py: a student distilled on it, a head fine-tuned on it,
+        at any phase of its STILTs chain)."""
+        from models.scored_text import learned_from, spoils
+
+        meta = checkpoint.metadata
+        if "learned_text" not in meta and self.name in (meta.get("evaluation_text") or []):
+            # a student distilled before `learned_text` was recorded: its list names tasks, not splits
             raise UserError(f"{checkpoint.name} was distilled on {self.name}'s evaluation text (its stilts.json, "
                             f"evaluation_text): its {self.name} score would not be zero-shot; score it on another "
                             "task, or distil without that source")
+        spoiled = spoils(learned_from(meta), self.name, split, langs or list(self.languages))
+        if spoiled:
+            raise UserError(f"{checkpoint.name} learned {spoiled} (its stilts.json, learned_text), text that scoring "
+                            f"{self.name} {split} reads: the score would not be zero-shot; score another split or "
+                            "task, or train without that text")
         if checkpoint.head.name != self.head:
             hint = ("fine-tune it first: bench finetune --task " + self.name) if self.head != "encoder" else ""
             raise UserError(f"task {self.name} needs a checkpoint with a {self.head} head; {checkpoint.name} "

@@ -29,7 +29,12 @@ def _recipe(meta: dict) -> str:
     if vocab:
         parts.append(f"vocabulary {vocab['pieces_before']:,} -> {vocab['pieces_after']:,} pieces "
                      f"({', '.join(meta.get('vocabulary_languages') or [])})")
-    if meta.get("evaluation_text"):
+    if meta.get("learned_text"):
+        from models.scored_text import learned_from
+
+        parts.append(f"learned evaluation text: {', '.join(map(str, learned_from(meta)))} (scores that read it are "
+                     "refused)")
+    elif meta.get("evaluation_text"):  # students distilled before learned_text was recorded
         parts.append(f"kept off {', '.join(meta['evaluation_text'])} (trained on their evaluation text)")
     return "; ".join(parts)
 
