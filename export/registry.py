@@ -15,6 +15,7 @@ for _name, _entry in {
     "onnx-int8": "export.onnx_int8:OnnxInt8Backend",
     "onnx-opt": "export.onnx_opt:OnnxOptBackend",
     "onnx-static-int8": "export.onnx_static_int8:OnnxStaticInt8Backend",
+    "onnx-trt": "export.onnx_trt:OnnxTrtBackend",
     "openvino": "export.openvino:OpenVinoBackend",
     "openvino-bf16": "export.openvino_bf16:OpenVinoBF16Backend",
     "openvino-int8w": "export.openvino_int8w:OpenVinoInt8WeightsBackend",

@@ -134,6 +134,8 @@ def test_backend_on_cuda(name, reference):
     if name.startswith("ct2"):  # on the GPU, in the compute type asked for (CTranslate2 substitutes silently)
         assert details["ct2_device"] == "cuda", details
         assert details["ct2_compute_type"] == details["ct2_compute_type_requested"], details
+    elif name == "onnx-trt":  # TensorRT first (not the CUDA provider under TensorRT's name), fp16 engines
+        assert details["providers"][0] == "TensorrtExecutionProvider" and details["trt_fp16"] is True, details
     else:
         assert details["tf32"] is False and runner.timer == "wall"  # IEEE fp32 on both sides, one clock for all
     if name == "onnx":  # placement recorded: None means every node runs on the CUDA provider
