@@ -97,7 +97,12 @@ class TorchRunner(Runner):
     def details(self):
         if self.device != "cuda":
             return {}
-        return {"tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)}
+        config = getattr(getattr(self.module, "model", None), "config", None)
+        weights = next(iter(self.module.parameters()), None)
+        return {"tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32),
+                # transformers' attention kernel (sdpa: PyTorch's scaled-dot-product attention) and the weights' dtype
+                "attention": getattr(config, "_attn_implementation", None),
+                "weights_dtype": str(weights.dtype).removeprefix("torch.") if weights is not None else None}
 
 
 def save_as_checkpoint(wrapper: ForwardWrapper, source: Checkpoint, out: Path) -> None:

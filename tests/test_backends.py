@@ -138,6 +138,9 @@ def test_backend_on_cuda(name, reference):
         assert details["providers"][0] == "TensorrtExecutionProvider" and details["trt_fp16"] is True, details
     else:
         assert details["tf32"] is False and runner.timer == "wall"  # IEEE fp32 on both sides, one clock for all
+    if name in ("fp16", "bf16"):  # reduced precision really in force, with PyTorch's SDPA attention
+        assert details["weights_dtype"] == {"fp16": "float16", "bf16": "bfloat16"}[name], details
+        assert details["attention"] == "sdpa", details
     if name == "onnx":  # placement recorded: None means every node runs on the CUDA provider
         assert details["providers"][0] == "CUDAExecutionProvider" and "cpu_fallback" in details
         prepared = runner.prepare(inputs)  # outputs pre-bound to device buffers of the right shape
