@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any, cast
 
@@ -79,19 +78,15 @@ def data_files(sources: dict[str, Any]) -> dict[str, str | None]:
 def project_revision() -> str | None:
     """The project's commit, plus a hash of uncommitted changes to its code (untracked files and run outputs do
     not count: a sweep writing its results into the checkout must not change its own dependencies)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-        if head.returncode != 0:
-            raise OSError
-        diff = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "bench", "export", "models", "reports",
-                               "pyproject.toml"], capture_output=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+    from bench.env import git
+
+    head = git("rev-parse", "HEAD")
+    diff = git("diff", "HEAD", "--", "bench", "export", "models", "reports", "pyproject.toml", timeout=30)
+    if head is None or diff is None:
         from export.versions import package_versions
 
         return f"stilts-bench {package_versions(('stilts-bench',)).get('stilts-bench')}"
-    return head.stdout.strip() + (f"+{hashlib.sha256(diff).hexdigest()[:12]}" if diff else "")
+    return head.stdout.decode().strip() + (f"+{hashlib.sha256(diff.stdout).hexdigest()[:12]}" if diff.stdout else "")
 
 
 @functools.cache

@@ -54,15 +54,23 @@ def _gpu() -> dict | None:
     return info
 
 
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git(*args: str, timeout: float = 10) -> "subprocess.CompletedProcess[bytes] | None":
+    """`git -C <the project's root> ARGS`; None where git, the repository or the command fails."""
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True,
-                               timeout=5).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+        done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
         return None
+    return done if done.returncode == 0 else None
+
+
+def _git_commit() -> str | None:
+    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain")
+    if head is None:
+        return None
+    return head.stdout.decode().strip() + ("+dirty" if status is not None and status.stdout.strip() else "")
 
 
 

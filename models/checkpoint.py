@@ -177,10 +177,8 @@ def resolve_checkpoint(model: str | None, random_init: bool = False, seed: int =
     if "/" in name:
         path = _hub_snapshot(name)
         return Checkpoint(name, path, _validate_dir(path, name))
-    from models.registries import near_misses
+    from models.registries import unknown_name_error
     from models.students import list_students
 
-    close = near_misses(name, [*SIZES, *list_students()])
-    suggestion = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    raise UserError(f"unknown model '{name}': {suggestion}use a size ({', '.join(SIZES)}), a student "
-                    "(bench distill), a local checkpoint directory or a hub id")
+    raise unknown_name_error("model", name, [*SIZES, *list_students()],
+                             "a size or a student (bench distill), else a local checkpoint directory or a hub id")

@@ -46,7 +46,7 @@ def test_a_backend_module_is_imported_only_when_used():
 @pytest.mark.parametrize("args, fragments", [
     (["run", "--backend", "onnx-int88"], ["unknown backend 'onnx-int88'; did you mean 'onnx-int8'?"]),
     (["eval", "--task", "xnlii", "--model", "demo"], ["unknown task 'xnlii'; did you mean 'xnli'?"]),
-    (["run", "--model", "dmeo"], ["unknown model 'dmeo': did you mean 'demo'?"]),
+    (["run", "--model", "dmeo"], ["unknown model 'dmeo'; did you mean 'demo'?"]),
     (["run", "--backend", "onnx-static-int8", "--option", "calibration=xnlii:en:8"],
      ["unknown calibration source 'xnlii'; did you mean 'xnli'?"]),
 ])

@@ -73,9 +73,8 @@ def _running(pid: int) -> bool:
         return False
 
 
-def run_cell_process(spec: dict, timeout: float | None, sweep: str | None = None) -> dict:
+def run_cell_process(spec: dict, timeout: float | None, sweep: str) -> dict:
     """Run one cell and end every process it started. `sweep`: the mark its processes carry (the run directory)."""
-    sweep = sweep or spec.get("predictions_dir") or "unmarked"
     cell = spec["cell_id"]
     with tempfile.TemporaryDirectory(prefix="stilts-cell-") as tmp:
         spec_path, result_path, stderr_path = Path(tmp) / "spec.json", Path(tmp) / "result.json", Path(tmp) / "err"
