@@ -95,9 +95,18 @@ def accuracy_record_name(record: AccuracyRecord) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "__".join(map(str, parts))) + ".json"
 
 
+def prediction_path(out: Path, task, split: str, lang: str) -> Path:
+    """XTREME's submission layout, which its scorer (evaluate.py) reads: `{folder}/{task}/test-{lang}.{ext}`, every
+    file named `test-` whatever the split (TyDiQA-GoldP's dev set is XTREME's test set; MLQA is scored on dev
+    here). The folder says the split: `predictions/` for test, `predictions-dev/` for dev, so that
+    `--prediction_folder` points at one split."""
+    folder = "predictions" if split == "test" else f"predictions-{split}"
+    return Path(out) / folder / task.name / f"test-{lang}.{task.prediction_ext}"
+
+
 def write_outputs(out: Path, task, record: AccuracyRecord, predictions: dict) -> None:
     """Predictions in XTREME's submission layout, then the record (each file atomically)."""
     for lang, preds in predictions.items():
-        path = Path(out) / "predictions" / task.name / f"{record['split']}-{lang}.{task.prediction_ext}"
+        path = prediction_path(Path(out), task, record["split"], lang)
         write_text_atomic(path, task.format_predictions(preds))
     write_json_atomic(Path(out) / accuracy_record_name(record), record)

@@ -363,3 +363,35 @@ def test_a_tatoeba_cap_keeps_every_candidate(tmp_path):
     (tmp_path / "tatoeba" / "tatoeba.deu-eng.eng").write_text("".join(f"en {i}\n" for i in range(10)))
     (src, eng), _ = load_task_data(get_task("tatoeba"), ["de"], tmp_path, "test", 3)["de"]
     assert src == ["de 0", "de 1", "de 2"] and len(eng) == 10
+
+
+def test_a_data_directory_is_read_in_languages_xtreme_r_added(tmp_path):
+    """XQuAD ro (XTREME-R) is not in XTREME's list: a data directory holding its file is read; the hub, whose
+    configurations are fixed, refuses it in one line; a missing file is named."""
+    from bench.tasks import get_task
+    from bench.tasks.base import DataSource
+    from models.errors import UserError
+
+    xquad = get_task("xquad")
+    (tmp_path / "xquad").mkdir()
+    data = {"data": [{"paragraphs": [{"context": "Bucureşti este capitala României.", "qas": [
+        {"id": "ro-1", "question": "Care este capitala României?",
+         "answers": [{"text": "Bucureşti", "answer_start": 0}]}]}]}]}
+    (tmp_path / "xquad" / "xquad.ro.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    examples, where = xquad.load("ro", DataSource(tmp_path))
+    assert [e.id for e in examples] == ["ro-1"] and where.endswith("xquad.ro.json")
+    with pytest.raises(UserError, match="xquad has no language 'ro'; XTREME's are .*a --data-dir holding its files"):
+        xquad.load("ro", DataSource(None))
+    with pytest.raises(UserError, match="no xquad data for language 'sk'"):
+        xquad.load("sk", DataSource(tmp_path))
+
+
+def test_prediction_files_are_named_as_xtremes_scorer_reads_them(tmp_path):
+    """evaluate.py reads {folder}/{task}/test-{lang}.{ext}: a dev run writes those names under predictions-dev/."""
+    from bench.accuracy import prediction_path
+    from bench.tasks import get_task
+
+    assert prediction_path(tmp_path, get_task("tydiqa"), "dev", "sw") == \
+        tmp_path / "predictions-dev" / "tydiqa" / "test-sw.json"
+    assert prediction_path(tmp_path, get_task("udpos"), "test", "de") == \
+        tmp_path / "predictions" / "udpos" / "test-de.tsv"

@@ -8,6 +8,7 @@ them in XTREME's leaderboard submission layout (`predictions/{task}/test-{lang}.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -128,6 +129,15 @@ class Task:
     def output_layer(self, checkpoint) -> int | None:
         """The encoder layer this task reads from the artifact; None: the head's own output."""
         return None
+
+    def check_language(self, lang: str, source: DataSource) -> None:
+        """XTREME's languages are known here; a data directory is read whatever languages its files are in
+        (XTREME-R added some, e.g. XQuAD ro: the file is looked for, and its absence named). Only the hub, whose
+        configurations are fixed, refuses a language outside the list."""
+        if lang in self.languages or (source.data_dir is not None and re.fullmatch(r"[a-z]{2,3}", lang)):
+            return
+        hint = "" if source.data_dir is not None else "; a --data-dir holding its files is read in any language"
+        raise UserError(f"{self.name} has no language '{lang}'; XTREME's are {', '.join(self.languages)}{hint}")
 
     def check_head(self, checkpoint, split: str = "test", langs: list[str] | None = None) -> None:
         """The checkpoint can be scored here: it has this task's head and never learned the text that scoring this

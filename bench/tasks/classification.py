@@ -74,8 +74,7 @@ class XNLI(PairClassification):
     label_set = ("entailment", "neutral", "contradiction")
 
     def load(self, lang, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"xnli has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:
             data = hf_xtreme("XNLI", source.hub_split).filter(lambda r: r["language"] == lang)
             return [(r["sentence1"], r["sentence2"], r["gold_label"]) for r in data], "google/xtreme XNLI"
@@ -92,8 +91,7 @@ class PAWSX(PairClassification):
     label_set = ("0", "1")
 
     def load(self, lang, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"pawsx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:
             data = hf_xtreme(f"PAWS-X.{lang}", source.hub_split)
             return [(r["sentence1"], r["sentence2"], str(r["label"])) for r in data], "google/xtreme PAWS-X"

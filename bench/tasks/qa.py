@@ -148,8 +148,7 @@ class XQuAD(QATask):
     languages = tuple("ar de el en es hi ru th tr vi zh".split())
 
     def load(self, lang, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"xquad has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:
             return self._from_hf(f"XQuAD.{lang}", "validation"), f"google/xtreme XQuAD.{lang}"
         path = source.find(self.name, lang, ["xquad/xquad.{lang}.json", "xquad.{lang}.json"])
@@ -164,8 +163,7 @@ class MLQA(QATask):
         return mlqa(predictions, references, lang)
 
     def load(self, lang, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"mlqa has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:
             return self._from_hf(f"MLQA.{lang}.{lang}", source.hub_split), f"google/xtreme MLQA.{lang}.{lang}"
         name = "{split}-context-{lang}-question-{lang}.json"

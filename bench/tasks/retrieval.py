@@ -136,8 +136,7 @@ class BUCC(RetrievalTask):
         return ids, texts
 
     def load(self, lang: str, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"bucc2018 has no language '{lang}'; use one of {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:  # the hub copy holds the aligned pairs only: mine among them
             data = hf_xtreme(f"bucc18.{lang}", source.hub_split)
             n = len(data)

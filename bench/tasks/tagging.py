@@ -194,8 +194,7 @@ class PANX(TaggingTask):
     label_set = PANX_LABELS
 
     def load(self, lang, source: DataSource):
-        if lang not in self.languages:
-            raise UserError(f"panx has no language '{lang}'; XTREME's are {', '.join(self.languages)}")
+        self.check_language(lang, source)
         if source.data_dir is None:
             data = hf_xtreme(f"PAN-X.{lang}", source.hub_split)
             names = data.features["ner_tags"].feature.names
