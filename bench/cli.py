@@ -91,7 +91,8 @@ def cmd_best(args) -> int:
 
     records, _ = load_run(args.run)
     measure = choose_throughput(records, args.throughput, args.batching)
-    return 0 if print_best(records, args.within, csv(args.task) if args.task else None, measure) else 1
+    return 0 if print_best(records, args.within, csv(args.task) if args.task else None, measure,
+                           args.worst_language) else 1
 
 
 def cmd_report(args) -> int:
@@ -190,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(options given here override it)")
     be = sub.add_parser("best", help="fastest variant within X points of the largest model's fp32 reference")
     be.add_argument("run", type=Path, help="sweep run directory")
-    be.add_argument("--within", type=float, default=1.0, help="points of accuracy (default: 1.0)")
+    be.add_argument("--within", type=float, default=1.0, help="points of average accuracy the whole drop interval "
+                                                              "must lie within (default: 1.0)")
+    be.add_argument("--worst-language", type=float, default=None, help="points every language's drop interval "
+                                                                        "must lie within too (default: no bound)")
     be.add_argument("--task", default=None, help="comma-separated tasks (default: every task of the run)")
     _throughput_options(be)
     be.set_defaults(func=cmd_best)

@@ -211,29 +211,69 @@ def frontier_points(records: list[dict], task: str | None, measure: Throughput) 
             for v, rs in by_variant.items() if len(rs) == len(tasks)}
 
 
-def best_within(records: list[dict], within: float, task: str, measure: Throughput | None = None) -> dict:
-    """The fastest variant whose accuracy is within `within` points of the largest model's eager fp32
-    reference on `task`, with its speedup over eager fp32 of its own checkpoint and over the reference, both
-    read from the same throughput measure (the same batching policy)."""
-    measure = measure or choose_throughput(records)
+# How the reference of a task is chosen, stated once (the overview and `bench best` print it).
+REFERENCE_RULE = ("eager fp32 of the largest model; among models of that size, the one trained on the target task "
+                  "alone (no intermediate task), then the first by name: never the one that scored higher by chance")
+
+
+def task_reference(records: list[dict], task: str) -> dict | None:
+    """The task's reference cell by REFERENCE_RULE (no accuracy comparison: two equal models differ by noise)."""
     refs = [r for r in ok_cells(records) if r["task"] == task and r["backend"] == "eager" and has_accuracy(r)]
     if not refs:
+        return None
+    return sorted(refs, key=lambda r: (-r.get("parameters", 0),
+                                       bool((r.get("checkpoint_metadata") or {}).get("intermediate_task")),
+                                       r["model"]))[0]
+
+
+def best_within(records: list[dict], within: float, task: str, measure: Throughput | None = None,
+                worst_language: float | None = None) -> dict:
+    """The fastest variant within `within` points of the task's reference (REFERENCE_RULE), with its speedup over
+    eager fp32 of its own checkpoint and over the reference, both read from the same throughput measure.
+
+    "Within" is decided by the drop's paired-bootstrap 95% interval against the reference (same examples): the
+    whole interval must lie within `within`. A variant whose interval straddles it is passed over (listed in
+    `passed_over` when it was faster); only cells without per-example values fall back to the point estimate,
+    and say so (`qualified_by`). `worst_language`: every language's drop (its interval) must be within it too."""
+    measure = measure or choose_throughput(records)
+    top = task_reference(records, task)
+    if top is None:
         return {"task": task, "error": f"no eager fp32 reference with accuracy for task {task}"}
-    # the largest model; among models of that size (a STILTs variant beside its target-only twin), the best one
-    top = max(refs, key=lambda r: (r.get("parameters", 0), r["accuracy"]["average"]))
-    target = top["accuracy"]["average"] - within
-    candidates = [r for r in ok_cells(records) if r["task"] == task and has_accuracy(r)
-                  and r["accuracy"]["average"] >= target - 1e-9 and measure.of(r)]
-    if not candidates:
+    hib = top["accuracy"].get("higher_is_better", True)
+    qualified, passed_over = [], []
+    for r in ok_cells(records):
+        if r["task"] != task or not has_accuracy(r) or not measure.of(r):
+            continue
+        drop = _drop(top["accuracy"]["average"], r["accuracy"]["average"], hib)
+        interval = _drop_interval(top["accuracy"], r["accuracy"], hib) if r is not top else None
+        if interval:
+            high, languages = interval["average"][2], {k: v[2] for k, v in interval["languages"].items()}
+        else:
+            high = drop
+            languages = {lang: _drop(top["accuracy"]["scores"][lang], s, hib)
+                         for lang, s in r["accuracy"]["scores"].items() if lang in top["accuracy"]["scores"]}
+        ok = high <= within + 1e-9 and (worst_language is None or
+                                        all(v <= worst_language + 1e-9 for v in languages.values()))
+        entry = {"cell": r, "drop": drop, "drop_ci": interval["average"][1:] if interval else None,
+                 "qualified_by": "interval" if interval or r is top else "point estimate"}
+        if ok:
+            qualified.append(entry)
+        elif drop <= within + 1e-9:  # within by its point estimate, not by its interval (or a language's)
+            passed_over.append(entry)
+    if not qualified:
         return {"task": task, "error": f"no variant within {within:g} points of {top['model']} eager fp32"}
-    best = max(candidates, key=measure.of)
-    own = reference(records, best["model"], task)
-    thr = measure.of(best)
+    best = max(qualified, key=lambda e: measure.of(e["cell"]))
+    cell = best["cell"]
+    own = reference(records, cell["model"], task)
+    thr = measure.of(cell)
     return {
-        "task": task, "measure": measure, "within": within, "variant": best["cell_id"], "model": best["model"],
-        "backend": best["backend"], "throughput": thr, "accuracy": best["accuracy"]["average"],
-        "reference": top["cell_id"], "reference_accuracy": top["accuracy"]["average"],
-        "accuracy_drop": top["accuracy"]["average"] - best["accuracy"]["average"],
+        "task": task, "measure": measure, "within": within, "worst_language": worst_language,
+        "variant": cell["cell_id"], "model": cell["model"], "backend": cell["backend"], "throughput": thr,
+        "accuracy": cell["accuracy"]["average"], "reference": top["cell_id"],
+        "reference_accuracy": top["accuracy"]["average"], "accuracy_drop": best["drop"], "drop_ci": best["drop_ci"],
+        "qualified_by": best["qualified_by"],
         "speedup_vs_reference": thr / measure.of(top) if measure.of(top) else None,
         "speedup_vs_own_eager": thr / measure.of(own) if own and measure.of(own) else None,
+        "passed_over": [{"variant": e["cell"]["cell_id"], "throughput": measure.of(e["cell"]), "drop": e["drop"],
+                         "drop_ci": e["drop_ci"]} for e in passed_over if measure.of(e["cell"]) > thr],
     }

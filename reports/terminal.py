@@ -60,22 +60,36 @@ def print_compare_table(a: list[dict], b: list[dict], name_a: str, name_b: str, 
 
 
 def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] | None,
-               measure: Throughput | None = None) -> bool:
-    """One line per task: the fastest variant within `within` points; False when no task has one."""
+               measure: Throughput | None = None, worst_language: float | None = None) -> bool:
+    """One line per task: the fastest variant whose whole drop interval is within `within` points (and every
+    language's within `worst_language`), then the faster ones passed over; False when no task has one."""
+    from reports.analysis import REFERENCE_RULE
+
     measure = measure or choose_throughput(records)
     if measure.note:
         print(measure.note)
+    points = f"{within:g} point" + ("" if within == 1 else "s")
+    print(f"within {within:g}: the average drop's 95% interval (paired bootstrap against the reference) lies "
+          f"within {points}" + (f", and every language's within {worst_language:g}" if worst_language
+                                is not None else "") + f". Reference: {REFERENCE_RULE}.")
     found = False
     for task in tasks or sorted({r["task"] for r in records if r.get("status") == "ok"}):
-        b = best_within(records, within, task, measure)
+        b = best_within(records, within, task, measure, worst_language)
         if "error" in b:
             print(f"{task}: {b['error']}")
             continue
         found = True
         own = (f"{b['speedup_vs_own_eager']:.2f}x over eager fp32 of {b['model']}, "
                if b["speedup_vs_own_eager"] else "")
+        interval = (f" [{b['drop_ci'][0]:+.2f}, {b['drop_ci'][1]:+.2f}]" if b["drop_ci"] else
+                    "" if b["qualified_by"] == "interval" else ", point estimate: no per-example values")
         print(f"{task}: fastest within {within:g} point(s) of {b['reference']} "
               f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} {measure.unit} ({measure.short}), "
               f"{own}{b['speedup_vs_reference']:.2f}x over the reference, "
-              f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points)")
+              f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points{interval})")
+        for p in b["passed_over"]:
+            ci = f" [{p['drop_ci'][0]:+.2f}, {p['drop_ci'][1]:+.2f}]" if p["drop_ci"] else ""
+            print(f"  passed over: {p['variant']}, {p['throughput']:.1f} {measure.unit}, drop {p['drop']:+.2f}{ci}: "
+                  f"not within {within:g} by its interval" + (" or a language's" if worst_language is not None
+                                                              else ""))
     return found

@@ -5,7 +5,7 @@ import pandas as pd
 
 from bench.tasks import get_task
 from models.errors import UserError
-from reports.analysis import best_within, ok_cells
+from reports.analysis import REFERENCE_RULE, best_within, ok_cells
 from reports.base import ReportContext, Section
 
 WITHIN = (1.0, 3.0)  # points: the gate's default tolerance, and the budget a deployment often accepts
@@ -32,9 +32,10 @@ def render(ctx: ReportContext) -> Section:
     if not tasks:
         return section.text("No cell with accuracy: nothing to answer.")
     section.text(
-        "For each task: the reference is eager fp32 of the largest model (the most accurate one among equals, e.g. "
-        "a STILTs variant of the same size); each column names the fastest variant (model and inference path) "
-        f"whose average score is within N points of it, with its throughput ratio to the reference "
+        f"For each task the reference is {REFERENCE_RULE}. Each column names the fastest variant (model and inference "
+        "path) whose average drop against it is within N points by its whole 95% interval (a paired bootstrap over "
+        "the same examples; a faster variant whose interval straddles N is passed over), with its throughput ratio "
+        "to the reference "
         f"({ctx.throughput.short}; across cells of one run) and the two languages that lose most against the "
         "reference (points). A smaller model's drop includes what distillation cost.")
     rows, by_id = [], {r["cell_id"]: r for r in ok_cells(ctx.records)}

@@ -43,7 +43,12 @@ def render(ctx: ReportContext) -> Section:
                          f"{b['throughput']:.1f} {ctx.throughput.unit} ({ctx.throughput.short}), "
                          f"{b['speedup_vs_reference']:.2f}x the reference{own} (ratios across "
                          f"cells), "
-                         f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points).")
+                         f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points"
+                         + (f"; drop interval [{b['drop_ci'][0]:+.2f}, {b['drop_ci'][1]:+.2f}]" if b["drop_ci"] else "")
+                         + ")."
+                         + "".join(f" Passed over (faster, but its drop interval [{p['drop_ci'][0]:+.2f}, "
+                                   f"{p['drop_ci'][1]:+.2f}] is not within {within:g}): {p['variant']}."
+                                   for p in b["passed_over"] if p["drop_ci"]))
     failed = [r for r in ctx.records if r.get("status") != "ok"]
     if failed:
         section.text("Failed cells (recorded, the sweep went on):")
