@@ -197,17 +197,29 @@ def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda k: points[k][1])
 
 
+OVERALL_AXES = ("average over tasks of each task's metric (XTREME's average)",
+                "speedup over each task's reference (REFERENCE_RULE), geometric mean over tasks")
+
+
 def frontier_points(records: list[dict], task: str | None, measure: Throughput) -> dict[str, tuple[float, float]]:
-    """(accuracy, throughput) per variant `model|backend`. task=None: the overall frontier, averaging
-    accuracy (and throughput) over the variant's tasks; only variants with every task take part."""
+    """(accuracy, throughput) per variant `model|backend` on `task`. task=None: the overall frontier, on the axes
+    OVERALL_AXES: examples/s of different tasks are not averaged (a QA example is not a tagging one), each task's
+    throughput becomes a speedup over that task's reference first; only variants with every task take part."""
+    import math
+
     cells = [r for r in ok_cells(records) if has_accuracy(r) and measure.of(r) is not None]
     tasks = sorted({r["task"] for r in cells}) if task is None else [task]
     by_variant: dict[str, list[dict]] = {}
     for r in cells:
         if r["task"] in tasks:
             by_variant.setdefault(f"{r['model']}|{r['backend']}", []).append(r)
+    if task is not None:
+        return {v: (rs[0]["accuracy"]["average"], measure.of(rs[0])) for v, rs in by_variant.items()}
+    refs = {t: task_reference(records, t) for t in tasks}
+    if any(ref is None or not measure.of(ref) for ref in refs.values()):
+        return {}
     return {v: (sum(r["accuracy"]["average"] for r in rs) / len(rs),
-                sum(measure.of(r) for r in rs) / len(rs))
+                math.exp(sum(math.log(measure.of(r) / measure.of(refs[r["task"]])) for r in rs) / len(rs)))
             for v, rs in by_variant.items() if len(rs) == len(tasks)}
 
 

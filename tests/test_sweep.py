@@ -175,6 +175,19 @@ def test_a_faster_variant_within_by_its_point_estimate_but_not_its_interval_lose
     assert "trained on the target task alone" in out  # the reference rule, stated
 
 
+def test_the_overall_frontier_never_averages_examples_per_second_of_different_tasks():
+    """Overall: the average of the tasks' metrics against the geometric mean of per-task speedups over each task's
+    reference; a QA example and a tagging example are not added up."""
+    records = [_cell("m", "eager", "xnli", 80.0, 10.0), _cell("m", "onnx", "xnli", 79.0, 40.0),
+               _cell("m", "eager", "udpos", 90.0, 1000.0), _cell("m", "onnx", "udpos", 89.0, 1000.0),
+               _cell("m", "bf16", "udpos", 90.0, 500.0)]  # not measured on xnli: not on the overall frontier
+    measure = Throughput("fixed-shape", shape=(8, 128))
+    points = frontier_points(records, None, measure)
+    assert set(points) == {"m|eager", "m|onnx"}
+    assert points["m|eager"] == pytest.approx((85.0, 1.0))
+    assert points["m|onnx"] == pytest.approx((84.0, 2.0))  # sqrt(4.0 x 1.0), not (40 + 1000) / 2 over (10 + 1000) / 2
+
+
 def test_the_reference_is_chosen_by_a_rule_not_by_a_noisy_lead():
     """Two heads of one size, a target-only one and its STILTs twin that scored 0.4 higher: the rule takes the
     target-only head, whatever the scores."""

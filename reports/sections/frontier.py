@@ -3,7 +3,7 @@
 import pandas as pd
 from adjustText import adjust_text
 
-from reports.analysis import frontier_points, pareto
+from reports.analysis import OVERALL_AXES, frontier_points, pareto
 from reports.base import ReportContext, Section, new_figure, save_figure
 
 
@@ -12,21 +12,19 @@ def render(ctx: ReportContext) -> Section:
     verdict = {(g.model, g.backend, g.task): g.passed for g in ctx.gate}
     tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
     rows = []
-    for task in [*tasks, None]:
+    for task in [*tasks, None] if len(tasks) > 1 else tasks:  # one task: the overall frontier would be the same
         points = frontier_points(ctx.records, task, ctx.throughput)
         if not points:
             continue
         front = pareto(points)
         rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0],
-                  ctx.throughput.unit: points[k][1]}
+                  ctx.throughput.unit if task else "x reference (geometric mean)": points[k][1]}
                  for k in front]
-        if task is None:
-            continue
         fig, ax = new_figure(figsize=(8, 5))
         labels = []
         for key, (acc, thr) in points.items():
             model, backend = key.split("|")
-            passed = verdict.get((model, backend, task))
+            passed = verdict.get((model, backend, task)) if task else _passes_everywhere(ctx, model, backend)
             color = {True: "tab:green", False: "tab:red", None: "tab:gray"}[passed]
             ax.scatter(thr, acc, color=color, marker="o" if key in front else "x", s=60, zorder=3)
             labels.append(ax.text(thr, acc, key, fontsize=7))
@@ -38,15 +36,31 @@ def render(ctx: ReportContext) -> Section:
         # of one path often share accuracy and nearly share throughput
         ax.margins(x=0.08, y=0.15)  # room for labels above the most accurate variants
         adjust_text(labels, ax=ax, expand=(1.2, 1.8), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
-        ax.set_xlabel(f"throughput, {ctx.throughput.unit} ({ctx.throughput.short}; log scale)")
-        ax.set_ylabel("accuracy (average over languages)")
-        ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
+        if task:
+            ax.set_xlabel(f"throughput, {ctx.throughput.unit} ({ctx.throughput.short}; log scale)")
+            ax.set_ylabel("accuracy (average over languages)")
+            ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
+        else:
+            ax.set_xlabel(f"{OVERALL_AXES[1]} ({ctx.throughput.short}; log scale)")
+            ax.set_ylabel(OVERALL_AXES[0])
+            ax.set_title("every task: green passes every task's gate, red fails one; circles are on the frontier")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower left", fontsize=8)
-        section.image(save_figure(fig, ctx.out_dir / f"frontier-{task}.png"), f"frontier for {task}")
-    section.blocks.insert(0, ("text", f"Throughput axis: {ctx.throughput.caption}. {ctx.throughput.note}".strip()))
+        name = task or "overall"
+        section.image(save_figure(fig, ctx.out_dir / f"frontier-{name}.png"), f"frontier for {name}")
+    section.blocks.insert(0, ("text", f"Throughput axis: {ctx.throughput.caption}. {ctx.throughput.note} The overall "
+                                      f"frontier (variants measured on every task): y is the {OVERALL_AXES[0]}, x "
+                                      f"the {OVERALL_AXES[1]} (examples/s of different tasks are never averaged)."
+                          .replace("  ", " ").strip()))
     if rows:
         section.text("Variants on the frontier (no other variant is both at least as accurate and as fast):")
         section.table(pd.DataFrame(rows))
     return section
 
+
+def _passes_everywhere(ctx: ReportContext, model: str, backend: str) -> bool | None:
+    """True when the variant passes every task's gate, False when it fails one, None when a gate has no verdict."""
+    verdicts = [g.passed for g in ctx.gate if g.model == model and g.backend == backend and g.accuracy is not None]
+    if not verdicts or any(v is None for v in verdicts):
+        return None
+    return all(verdicts)
