@@ -232,7 +232,7 @@ KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": Accuracy
                           "sweep_cell": SweepCellRecord}
 ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
                     "split", "layer", "data_sources", "per_example", "batching", "task_throughput",
-                    "input_lengths", "max_examples")
+                    "input_lengths", "max_examples", "threads")  # threads: the task-throughput pass's
 
 
 R = TypeVar("R", bound=Mapping[str, Any])

@@ -64,6 +64,7 @@ def test_killed_sweep_resumes_without_duplicates_or_losses(tiny_encoder, tmp_pat
     for name in ("eager", "torchscript", "onnx"):
         r = by_backend[name]
         assert r["status"] == "ok" and r["accuracy"]["n_examples"] == {"de": 12}
+        assert r["accuracy"]["threads"] and all(n >= 1 for n in r["accuracy"]["threads"].values())  # the task pass's
         assert r["performance"][0]["batch_size"] == 2 and r["performance"][0]["throughput"] > 0
     # fp32 paths give the same retrieval answers as eager
     assert by_backend["onnx"]["accuracy"]["scores"] == by_backend["eager"]["accuracy"]["scores"]
