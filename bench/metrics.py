@@ -141,6 +141,21 @@ def bucc_f1(candidates: list[tuple[float, str, str]], gold: set[tuple[str, str]]
     return {k: (100.0 * v if k != "threshold" else v) for k, v in best.items()}
 
 
+def bucc_per_source(candidates: list[tuple[float, str, str]], gold: set[tuple[str, str]],
+                    threshold: float) -> list[list[int]]:
+    """[true positives, predicted, gold] per source sentence (in the candidates' order) at a fixed threshold:
+    their sums give bucc_f1's F1 at that threshold, so the drop gets a paired bootstrap over source sentences with
+    each variant's threshold held (XTREME picks the threshold on the same pairs; resampling does not re-pick it)."""
+    gold_of: dict[str, int] = {}
+    for src, _ in gold:
+        gold_of[src] = gold_of.get(src, 0) + 1
+    rows = []
+    for score, src, trg in candidates:
+        chosen = score >= threshold
+        rows.append([int(chosen and (src, trg) in gold), int(chosen), gold_of.get(src, 0)])
+    return rows
+
+
 # --- per-example decomposition and paired bootstrap ------------------------------------------------------
 
 def entity_counts(predictions: list[list[str]], references: list[list[str]]) -> list[list[int]]:

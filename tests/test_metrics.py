@@ -70,6 +70,32 @@ def test_bucc_threshold_maximises_f1():
     assert result["precision"] == pytest.approx(75.0) and result["recall"] == pytest.approx(100.0)
 
 
+def test_bucc_decomposes_per_source_sentence_at_its_threshold():
+    """Summed per source sentence at the chosen threshold, the counts give bucc_f1's F1: the paired bootstrap
+    resamples source sentences with that threshold held."""
+    from bench.metrics import bucc_per_source, per_example_metric
+
+    gold = {("a", "x"), ("b", "y"), ("c", "z")}
+    candidates = [(0.9, "a", "x"), (0.8, "b", "q"), (0.7, "d", "w"), (0.6, "c", "z"), (0.5, "e", "v")]
+    result = bucc_f1(candidates, gold)
+    rows = bucc_per_source(candidates, gold, result["threshold"])
+    assert rows == [[1, 1, 1], [0, 1, 1], [0, 1, 0], [1, 1, 1], [0, 0, 0]]
+    assert per_example_metric({"kind": "f1_counts", "values": rows}) == pytest.approx(result["f1"])
+
+
+def test_a_bucc_cap_keeps_every_gold_pair_and_n_distractors_per_side():
+    from bench.tasks import get_task
+
+    src_ids = [f"s{i}" for i in range(10)]
+    trg_ids = [f"t{i}" for i in range(12)]
+    gold = {("s8", "t11"), ("s9", "t0")}  # beyond the first two sources: the old cap dropped both
+    examples = (src_ids, [f"src {i}" for i in src_ids], trg_ids, [f"trg {i}" for i in trg_ids], gold)
+    kept_src, src, kept_trg, trg, kept_gold = get_task("bucc2018").first(examples, 2)
+    assert kept_gold == gold
+    assert kept_src == ["s0", "s1", "s8", "s9"] and src == ["src s0", "src s1", "src s8", "src s9"]
+    assert kept_trg == ["t0", "t1", "t2", "t11"]  # gold t0 and t11, distractors t1 and t2 (t0 is gold)
+
+
 def test_best_span_maps_tokens_back_to_characters():
     context = "Paris is the capital of France."
     # tokens: [CLS] q q [SEP] Paris is the capital of France .

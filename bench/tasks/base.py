@@ -74,7 +74,7 @@ class LanguageResult:
     # What the primary metric is made of, example by example, for paired bootstrap intervals on drops
     # (bench.metrics.per_example_metric): {"kind": "mean", "values": [...]} (accuracy: 0/1, QA: F1 in 0..1) or
     # {"kind": "f1_counts", "values": [[true positives, predicted, gold], ...]} (seqeval F1). None: not
-    # decomposable (BUCC's F1 at a threshold chosen over all pairs).
+    # decomposable. BUCC: f1_counts per source sentence at the variant's own threshold, held fixed (bench.metrics).
     per_example: dict | None = None
 
 
