@@ -35,18 +35,18 @@ def load_with_parity(artifact, device: str, threads: int, min_agreement: float |
     gated (their nearest neighbours are near-ties)."""
     import time
 
-    from bench.parity import compare, load_reference, parity_inputs
+    from bench.parity import compare, load_reference_and_inputs
     from export.registry import get_backend
 
     t0 = time.perf_counter()
     runner = get_backend(artifact.backend).load(artifact, device, threads)
     load_s = time.perf_counter() - t0
     checkpoint = artifact.checkpoint
-    reference = load_reference(checkpoint, artifact.options.get("layer"))
-    if reference is None:
+    cached = load_reference_and_inputs(checkpoint, artifact.options.get("layer"))
+    if cached is None:
         parity = {"status": "no reference outputs cached (run compute_reference first)"}
     else:
-        inputs = parity_inputs(checkpoint)
+        reference, inputs = cached
         parity = compare(runner(inputs), reference, inputs["attention_mask"], checkpoint.head)
         bound = get_backend(artifact.backend).min_agreement if min_agreement is None else min_agreement
         parity["min_agreement"] = bound

@@ -45,8 +45,13 @@ def _reference_path(checkpoint: Checkpoint, layer):
     return cache_root() / "references" / f"{key}.npz"
 
 
+INPUT_PREFIX = "inputs__"  # the parity inputs, stored beside the outputs they produced
+
+
 def compute_reference(checkpoint: Checkpoint, layer=None) -> str:
-    """Run eager fp32 on the parity inputs and cache the outputs (call it in an isolated process)."""
+    """Run eager fp32 on the parity inputs and cache the outputs together with those inputs (call it in an
+    isolated process). Storing the inputs lets a timing process check parity without loading a tokenizer
+    (importing transformers' tokenizer machinery costs about 4 s per process)."""
     import os
 
     from export.torch_runner import TorchRunner, load_wrapper
@@ -54,15 +59,34 @@ def compute_reference(checkpoint: Checkpoint, layer=None) -> str:
     path = _reference_path(checkpoint, layer)
     if not path.is_file():
         wrapper = load_wrapper(checkpoint, layer)
-        outputs = TorchRunner(wrapper, "cpu", wrapper.head.outputs)(parity_inputs(checkpoint))
+        inputs = parity_inputs(checkpoint)
+        outputs = TorchRunner(wrapper, "cpu", wrapper.head.outputs)(inputs)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **outputs)
+        np.savez(tmp, **outputs, **{INPUT_PREFIX + k: v for k, v in inputs.items()})
         os.replace(tmp, path)
     return str(path)
 
 
 def load_reference(checkpoint: Checkpoint, layer=None) -> dict[str, np.ndarray] | None:
+    """The cached eager fp32 outputs on the parity inputs, or None where none are cached."""
+    cached = _load_cached(checkpoint, layer)
+    return None if cached is None else {k: v for k, v in cached.items() if not k.startswith(INPUT_PREFIX)}
+
+
+def load_reference_and_inputs(checkpoint: Checkpoint, layer=None) \
+        -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """The cached reference outputs and the inputs they were computed on (tokenised again only for a cache
+    file written before the inputs were stored with it)."""
+    cached = _load_cached(checkpoint, layer)
+    if cached is None:
+        return None
+    outputs = {k: v for k, v in cached.items() if not k.startswith(INPUT_PREFIX)}
+    inputs = {k[len(INPUT_PREFIX):]: v for k, v in cached.items() if k.startswith(INPUT_PREFIX)}
+    return outputs, inputs or parity_inputs(checkpoint)
+
+
+def _load_cached(checkpoint: Checkpoint, layer) -> dict[str, np.ndarray] | None:
     path = _reference_path(checkpoint, layer)
     if not path.is_file():
         return None

@@ -22,13 +22,35 @@ class TokenSpec:
     def of(cls, checkpoint: Checkpoint) -> "TokenSpec":
         cfg = checkpoint.config
         if checkpoint.has_tokenizer():
-            tok = checkpoint.tokenizer()
-            bos = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
-            eos = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
-            return cls(min(len(tok), cfg["vocab_size"]), bos, eos, tok.pad_token_id, frozenset(tok.all_special_ids))
+            return cls._of_tokenizer(checkpoint, cfg["vocab_size"])
         # XLM-R's conventions (<s>=0, <pad>=1, </s>=2, <unk>=3) when the checkpoint has no tokenizer
         return cls(cfg["vocab_size"], cfg.get("bos_token_id", 0), cfg.get("eos_token_id", 2),
                    cfg.get("pad_token_id", 1), frozenset({0, 1, 2, 3}))
+
+    @classmethod
+    def _of_tokenizer(cls, checkpoint: Checkpoint, vocab_size: int) -> "TokenSpec":
+        """Read from the tokenizer once per checkpoint version, then from a small cache file: a timing process
+        that only needs these five facts is spared loading transformers' tokenizer (about 4 s per process)."""
+        import json
+
+        from models.files import cache_root, write_json_atomic
+
+        cached = cache_root() / "token-specs" / f"{checkpoint.fingerprint()}.json"
+        try:
+            facts = json.loads(cached.read_text())
+            return cls(facts["n_pieces"], facts["bos"], facts["eos"], facts["pad"], frozenset(facts["specials"]))
+        except (OSError, ValueError, KeyError):
+            pass  # not cached yet (or unreadable): ask the tokenizer
+        tok = checkpoint.tokenizer()
+        bos = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        eos = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        spec = cls(min(len(tok), vocab_size), bos, eos, tok.pad_token_id, frozenset(tok.all_special_ids))
+        try:
+            write_json_atomic(cached, {"n_pieces": spec.n_pieces, "bos": spec.bos, "eos": spec.eos,
+                                       "pad": spec.pad, "specials": sorted(spec.specials)})
+        except OSError:
+            pass  # a read-only cache costs the next process the tokenizer load, nothing else
+        return spec
 
 
 def synthetic_batch(spec: TokenSpec, batch_size: int, seq_len: int, seed: int = 0,

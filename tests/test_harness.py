@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,39 @@ def test_reset_separates_the_load_peak_from_the_inference_peak():
 
     before, after, reset = run_isolated(_touch_then_reset, 300)
     assert reset and before - after > 250, (before, after)
+
+
+def _fail_with_user_error(message: str) -> None:
+    from models.errors import UserError
+
+    raise UserError(message)
+
+
+def _die_silently() -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _own_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_an_isolated_call_returns_raises_or_reports_its_death_and_leaves_no_process():
+    import psutil
+
+    from export.isolate import ChildTraceback, IsolatedCrash, run_isolated
+    from models.errors import UserError
+
+    pid = run_isolated(_own_pid)
+    assert pid != os.getpid() and not psutil.pid_exists(pid)  # a fresh process, gone once it answered
+    with pytest.raises(UserError, match="no such language") as raised:
+        run_isolated(_fail_with_user_error, "no such language")
+    assert isinstance(raised.value.__cause__, ChildTraceback) and "_fail_with_user_error" in str(raised.value.__cause__)
+    with pytest.raises(IsolatedCrash, match=r"died while running _die_silently .*exit code -9"):
+        run_isolated(_die_silently)
+    # multiprocessing's one resource tracker per parent is the only process left
+    assert all("resource_tracker" in " ".join(c.cmdline()) for c in psutil.Process().children())
