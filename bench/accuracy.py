@@ -47,7 +47,8 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
     checkpoint = variant.checkpoint
     max_length = max_length or task.default_max_length
     policies = check_policies(batching or [DEFAULT_POLICY], max_tokens)
-    runner, parity, _ = load_with_parity(variant.artifact, variant.device, variant.threads, min_agreement)
+    runner, parity, _ = load_with_parity(variant.artifact, variant.choice.backend, variant.device, variant.threads,
+                                         min_agreement)
     t0 = time.perf_counter()
     label = f"{variant.backend} on {variant.device}"
     passes = [_policy_pass(runner, task, checkpoint, data, policy, batch_size, max_tokens, max_length, label, log)

@@ -4,6 +4,7 @@ the cell's fields (status, accuracy, performance, ...), which the sweep driver c
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import time
@@ -14,32 +15,34 @@ from models.errors import UserError
 from models.files import write_json_atomic
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write the disk (or a file-size limit) refused
+
+
 def run_cell(spec: dict) -> dict:
     from bench.dependencies import cell_dependencies
     from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
     from bench.env import collect_env
-    from bench.harness import TimingConfig
-    from bench.measure import CellSpec, inference_peak_mb, measure_cell, parity_failure
+    from bench.measure import inference_peak_mb, parity_failure, time_point
+    from bench.plan import CellPlan
     from bench.schema import accuracy_summary
     from bench.tasks import get_task
-    from bench.variant import prepare_variant, split_variant
-    from export.isolate import peak_rss_mb, run_isolated
+    from bench.variant import prepare_variant
+    from export.isolate import peak_rss_mb
 
     t0 = time.perf_counter()
-    task = get_task(spec["task"])
+    plan = CellPlan.from_dict(spec)  # the backend's one look-up in this process; its options stay as resolved
+    plan.choice.refuse_if_unavailable()
+    task = get_task(plan.task)
+    data_dir = Path(plan.data_dir) if plan.data_dir else None
     data: dict = {}
 
     def checks(checkpoint) -> None:
         if checkpoint.trained:
-            check_scorable(task, checkpoint, spec.get("split", "test"), spec.get("langs"))
-            data.update(load_task_data(task, spec.get("langs"), spec.get("data_dir") and Path(spec["data_dir"]),
-                                       spec.get("split", "test"), spec.get("max_examples")))
+            check_scorable(task, checkpoint, plan.split, plan.language_list)
+            data.update(load_task_data(task, plan.language_list, data_dir, plan.split, plan.max_examples))
 
-    backend, options = split_variant(spec["backend"])
-    variant = prepare_variant(spec["model"], backend, spec["device"], task=task, options=options,
-                              random_init=spec.get("random_init", False), threads=spec.get("threads"),
-                              before_export=checks, data_dir=spec.get("data_dir") and Path(spec["data_dir"]),
-                              split=spec.get("split", "test"), langs=spec.get("langs"))
+    variant = prepare_variant(plan.model, plan.choice, task=task, random_init=plan.random_init, threads=plan.threads,
+                              before_export=checks, data_dir=data_dir, split=plan.split, langs=plan.language_list)
     checkpoint, artifact = variant.checkpoint, variant.artifact
     result = {"parameters": _parameters(checkpoint), "checkpoint": str(checkpoint.path),
               "checkpoint_metadata": checkpoint.metadata, "size_mb": artifact.manifest["size_mb"],
@@ -49,33 +52,29 @@ def run_cell(spec: dict) -> dict:
     if artifact.manifest.get("calibration"):
         result["calibration"] = artifact.manifest["calibration"]
     if checkpoint.trained:
-        record, predictions = measure_accuracy(variant, task, data, spec.get("split", "test"),
-                                               spec.get("eval_batch_size", 32), None,
-                                               min_agreement=spec.get("min_agreement"),
-                                               batching=spec.get("batching"), max_tokens=spec.get("max_tokens"),
-                                               max_examples=spec.get("max_examples"))
-        if spec.get("predictions_dir"):
-            write_outputs(Path(spec["predictions_dir"]), task, record, predictions)
+        record, predictions = measure_accuracy(variant, task, data, plan.split, plan.eval_batch_size, None,
+                                               min_agreement=plan.min_agreement, batching=list(plan.batching),
+                                               max_tokens=plan.max_tokens, max_examples=plan.max_examples)
+        if plan.predictions_dir:
+            write_outputs(Path(plan.predictions_dir), task, record, predictions)
         result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]
         result["accuracy_peak_memory_mb"] = peak_rss_mb()  # this process: resolution, export, accuracy pass
     else:
         result["accuracy"] = {"status": "not applicable: untrained (random init)"}
-    failure = parity_failure(result.get("parity", {}), spec["backend"])
+    failure = parity_failure(result.get("parity", {}), plan.backend)
     if failure:  # a failed variant is not timed: its throughput would not count
         return {**result, "status": "failed", "error": failure, "error_kind": "parity",
                 "env": collect_env(), "cell_seconds": time.perf_counter() - t0}
-    timing = TimingConfig(**spec.get("timing", {}))
     result["performance"] = []
-    for batch_size in spec["batch_sizes"]:
-        for seq_len in spec["seq_lens"]:
-            m = run_isolated(measure_cell, CellSpec(str(artifact.path), spec["device"], batch_size, seq_len,
-                                                    variant.threads, timing, None, spec.get("min_agreement")))
+    for batch_size in plan.batch_sizes:
+        for seq_len in plan.seq_lens:
+            m = time_point(variant, batch_size, seq_len, plan.timing, None, plan.min_agreement)
             result.setdefault("parity", m["parity"])
             result["performance"].append({
                 "batch_size": batch_size, "seq_len": seq_len, "throughput": m["timing"]["throughput"],
                 "tokens_per_s": m["timing"]["tokens_per_s"], "latency_ms": m["timing"]["latency_ms"],
                 "iterations": m["timing"]["iterations"],
-                "peak_memory_mb": inference_peak_mb(m["memory"], spec["device"]), "runtime": m["runtime"],
+                "peak_memory_mb": inference_peak_mb(m["memory"], plan.device), "runtime": m["runtime"],
                 "load_peak_memory_mb": m["memory"]["load_peak_rss_mb"], "threads": m["threads"]})
     result["env"] = collect_env()
     result["dependencies"] = cell_dependencies(spec, checkpoint.path, result.get("accuracy"),
@@ -107,6 +106,12 @@ def main(argv: list[str]) -> int:
         code = 0
     except UserError as e:
         out, code = {"status": "failed", "error": str(e), "error_kind": "user"}, 2
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            raise
+        # the machine's fault, not the cell's: the driver stops the sweep unrecorded and a resume runs it again
+        where = f": {e.filename}" if e.filename else ""
+        out, code = {"status": "failed", "error": f"{e.strerror}{where}", "error_kind": "disk"}, 1
     except Exception as e:  # noqa: BLE001 - a crash is a recorded failed cell, not a stopped sweep
         out = {"status": "failed", "error": f"{e.__class__.__name__}: {e}", "error_kind": "crash",
                "traceback": traceback.format_exc()[-4000:]}

@@ -8,10 +8,48 @@ import argparse
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import add_options, from_args, given
+from bench.config import add_options, csv, from_args, given, option
 from models.errors import UserError
+
+
+# The options of the commands that read a finished run (best, report, compare): config dataclasses like every
+# other command's, kept on the roof since reports may not import the floors that bench.config reads.
+def _run_option(help: str = "sweep run directory"):
+    return option(help=help, positional=True)
+
+
+@dataclass(kw_only=True)
+class ThroughputChoice:
+    """Which throughput a report ranks by: the task's own inputs (under which batching policy), or the grid."""
+
+    throughput: str = option("task", "task: examples/s on the task's own inputs; fixed-shape: the timing grid's "
+                                     "padded synthetic batches", choices=["task", "fixed-shape"])
+    batching: str | None = option(None, "task throughput under this batching policy", metavar="POLICY",
+                                  shown_default="the run's scored policy")
+
+
+@dataclass(kw_only=True)
+class BestConfig(ThroughputChoice):
+    run: Path = _run_option()
+    within: float = option(1.0, "points of average accuracy the whole drop interval must lie within")
+    worst_language: float | None = option(None, "points every language's drop interval must lie within too",
+                                          shown_default="no bound")
+    task: list[str] | None = option(None, "comma-separated tasks", parse=csv, shown_default="every task of the run")
+
+
+@dataclass(kw_only=True)
+class ReportConfig(ThroughputChoice):
+    run: Path = _run_option()
+    out: Path | None = option(None, "where to write the report", shown_default="RUN/report")
+
+
+@dataclass(kw_only=True)
+class CompareConfig:
+    run_a: Path = _run_option("the sweep compared against")
+    run_b: Path = _run_option("the sweep compared")
 
 
 def _timing(args, base=None):
@@ -83,22 +121,21 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_best(args) -> int:
-    from bench.config import csv
+    from reports.analysis import choose_throughput
     from reports.report import load_run
     from reports.terminal import print_best
 
-    from reports.analysis import choose_throughput
-
-    records, _ = load_run(args.run)
-    measure = choose_throughput(records, args.throughput, args.batching)
-    return 0 if print_best(records, args.within, csv(args.task) if args.task else None, measure,
-                           args.worst_language) else 1
+    cfg = from_args(BestConfig, args)
+    records, _ = load_run(cfg.run)
+    measure = choose_throughput(records, cfg.throughput, cfg.batching)
+    return 0 if print_best(records, cfg.within, cfg.task, measure, cfg.worst_language) else 1
 
 
 def cmd_report(args) -> int:
     from reports.report import build_report
 
-    out = build_report(args.run, args.out, args.throughput, args.batching)
+    cfg = from_args(ReportConfig, args)
+    out = build_report(cfg.run, cfg.out, cfg.throughput, cfg.batching)
     print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
     return 0
 
@@ -107,22 +144,24 @@ def cmd_compare(args) -> int:
     from reports.report import load_run
     from reports.terminal import print_compare_table
 
-    a, _ = load_run(args.run_a)
-    b, _ = load_run(args.run_b)
-    print_compare_table(a, b, str(args.run_a), str(args.run_b))
+    cfg = from_args(CompareConfig, args)
+    a, _ = load_run(cfg.run_a)
+    b, _ = load_run(cfg.run_b)
+    print_compare_table(a, b, str(cfg.run_a), str(cfg.run_b))
     return 0
 
 
 def cmd_regress(args) -> int:
-    from bench.regress import run_regress
+    from bench.regress import RegressConfig, run_regress
     from bench.tables import print_regress_table
 
-    if not args.save and not args.compare:
+    cfg = from_args(RegressConfig, args)
+    if not cfg.save and not cfg.compare:
         raise UserError("say what to do: --save NAME records a baseline, --compare NAME checks against one")
-    code, rows = run_regress(args.save, args.compare, args.fail_on, args.storage.resolve(), args.select,
-                             not args.no_guards, args.pytest_args or [])
+    code, rows = run_regress(cfg.save, cfg.compare, cfg.fail_on, cfg.storage.resolve(), cfg.select,
+                             not cfg.no_guards, cfg.pytest_args)
     if rows:
-        print_regress_table(rows, args.compare, args.fail_on)
+        print_regress_table(rows, cfg.compare, cfg.fail_on)
     if code != 0:
         print(f"bench: regression check failed (pytest exit {code})", file=sys.stderr)
     return code
@@ -156,20 +195,13 @@ def _command(sub, name: str, help: str, func, *configs):
     return p
 
 
-def _throughput_options(p) -> None:
-    p.add_argument("--throughput", default="task", choices=["task", "fixed-shape"],
-                   help="task: examples/s on the task's own inputs (default); fixed-shape: the timing grid's "
-                        "padded synthetic batches")
-    p.add_argument("--batching", default=None, metavar="POLICY",
-                   help="task throughput under this batching policy (default: the run's scored policy)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     # Light imports only: the configs' modules import no torch, so `bench --help` stays fast.
     from bench.distill import DistillConfig
     from bench.evaluate import EvalConfig
     from bench.finetune import FinetuneConfig, StiltsConfig
     from bench.harness import TimingConfig
+    from bench.regress import RegressConfig
     from bench.run import RunConfig
     from bench.sweep import SweepConfig
     from models.training.distillation import DistillSettings
@@ -189,35 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
                   SweepConfig, TimingConfig)
     sw.add_argument("--config", type=Path, default=None, help="TOML or YAML file with the settings above "
                                                                "(options given here override it)")
-    be = sub.add_parser("best", help="fastest variant within X points of the largest model's fp32 reference")
-    be.add_argument("run", type=Path, help="sweep run directory")
-    be.add_argument("--within", type=float, default=1.0, help="points of average accuracy the whole drop interval "
-                                                              "must lie within (default: 1.0)")
-    be.add_argument("--worst-language", type=float, default=None, help="points every language's drop interval "
-                                                                        "must lie within too (default: no bound)")
-    be.add_argument("--task", default=None, help="comma-separated tasks (default: every task of the run)")
-    _throughput_options(be)
-    be.set_defaults(func=cmd_best)
-    rp = sub.add_parser("report", help="report.md, report.html and plots from a sweep (default: RUN/report/)")
-    rp.add_argument("run", type=Path, help="sweep run directory")
-    rp.add_argument("--out", type=Path, default=None, help="where to write the report (default: RUN/report)")
-    _throughput_options(rp)
-    rp.set_defaults(func=cmd_report)
-    cp = sub.add_parser("compare", help="throughput and accuracy deltas between two sweeps")
-    cp.add_argument("run_a", type=Path, help="the sweep compared against")
-    cp.add_argument("run_b", type=Path, help="the sweep compared")
-    cp.set_defaults(func=cmd_compare)
-    rg = sub.add_parser("regress", help="pytest-benchmark regression check: save a baseline or compare with one")
-    rg.add_argument("--save", default=None, metavar="NAME", help="record this run as baseline NAME")
-    rg.add_argument("--compare", default=None, metavar="NAME", help="compare with baseline NAME (or 'latest')")
-    rg.add_argument("--fail-on", default="median:10%", help="pytest-benchmark --benchmark-compare-fail "
-                                                            "expression (default: median:10%%)")
-    rg.add_argument("--storage", type=Path, default=Path(".benchmarks"),
-                    help="where baselines are stored (default: .benchmarks)")
-    rg.add_argument("--select", default=None, help="pytest -k expression, e.g. 'onnx or eager'")
-    rg.add_argument("--no-guards", action="store_true", help="skip the same-run speedup and parity guards")
-    rg.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
-    rg.set_defaults(func=cmd_regress)
+    _command(sub, "best", "fastest variant within X points of the largest model's fp32 reference", cmd_best,
+             BestConfig)
+    _command(sub, "report", "report.md, report.html and plots from a sweep (default: RUN/report/)", cmd_report,
+             ReportConfig)
+    _command(sub, "compare", "throughput and accuracy deltas between two sweeps", cmd_compare, CompareConfig)
+    _command(sub, "regress", "pytest-benchmark regression check: save a baseline or compare with one", cmd_regress,
+             RegressConfig)
     _command(sub, "distill", "distil a smaller student from a teacher checkpoint", cmd_distill,
              DistillConfig, DistillSettings)
     from bench.tables import ListConfig

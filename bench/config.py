@@ -23,11 +23,12 @@ from models.errors import UserError
 
 def option(default=dataclasses.MISSING, help: str = "", *, flag: str | None = None, parse=None,
            choices=None, repeat: bool = False, metavar: str | None = None, default_factory=dataclasses.MISSING,
-           required: bool = False, shown_default: str | None = None):
+           required: bool = False, shown_default: str | None = None, positional: bool = False):
     """A dataclass field that is also a command-line option. `parse` converts the text (default: the
-    field's type); `repeat` lets the option be given several times (lists are joined)."""
+    field's type); `repeat` lets the option be given several times (lists are joined); `positional`: an
+    argument without a flag (`bench best RUN`; a list field takes any number of them)."""
     meta = {"help": help, "flag": flag, "parse": parse, "choices": choices, "repeat": repeat,
-            "metavar": metavar, "required": required, "shown_default": shown_default}
+            "metavar": metavar, "required": required, "shown_default": shown_default, "positional": positional}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -90,7 +91,12 @@ def add_options(parser, cls, skip: tuple[str, ...] = ()) -> None:
         kind = _scalar_type(hints[f.name])
         shown = _default_text(f)
         text = (meta["help"] + (f" (default: {shown})" if shown else "")).replace("%", "%%")  # argparse formats help
-        meta = {k: meta.get(k) for k in ("flag", "parse", "choices", "repeat", "metavar", "required")}
+        meta = {k: meta.get(k) for k in ("flag", "parse", "choices", "repeat", "metavar", "required", "positional")}
+        if meta["positional"]:
+            many = typing.get_origin(hints[f.name]) is list
+            parser.add_argument(f.name, help=text, nargs="*" if many else None,
+                                type=meta["parse"] or (Path if kind is Path else str), metavar=meta["metavar"])
+            continue
         kwargs: dict = {"dest": f.name, "default": None, "help": text}
         if kind is bool:
             kwargs["action"] = "store_true"

@@ -13,7 +13,7 @@ from bench.config import (backend_option, backend_options_option, batching_optio
                           langs_option, max_examples_option, max_tokens_option, model_option, option, split_option, threads_option)
 from bench.schema import AccuracyRecord
 from bench.tasks import TASK_NAMES, get_task
-from bench.variant import prepare_variant
+from bench.variant import choose_backend, prepare_variant
 
 
 @dataclass
@@ -46,9 +46,9 @@ def run_eval(cfg: EvalConfig, log=lambda m: print(m, file=sys.stderr)) -> Accura
         check_policies(cfg.batching, cfg.max_tokens)  # before any export
         data.update(load_task_data(task, cfg.langs, cfg.data_dir, cfg.split, cfg.max_examples))
 
-    variant = prepare_variant(cfg.model, cfg.backend, cfg.device, task=task, layer=cfg.layer, options=cfg.options,
-                              threads=cfg.threads, before_export=checks, data_dir=cfg.data_dir, split=cfg.split,
-                              langs=cfg.langs)
+    choice = choose_backend(cfg.backend, cfg.device, cfg.options, cfg.layer)  # looked up and resolved once
+    variant = prepare_variant(cfg.model, choice, task=task, threads=cfg.threads, before_export=checks,
+                              data_dir=cfg.data_dir, split=cfg.split, langs=cfg.langs)
     record, predictions = measure_accuracy(variant, task, data, cfg.split, cfg.batch_size, cfg.max_length,
                                            cfg.command, log, batching=cfg.batching, max_tokens=cfg.max_tokens,
                                            max_examples=cfg.max_examples)

@@ -72,10 +72,10 @@ def run_finetune(cfg: FinetuneConfig, log=lambda m: print(m, file=sys.stderr)) -
 
 
 def learned_text(source, train_source: str, exclude: Path | None) -> list:
-    """Evaluation text this head learned (models/scored_text.py): what its starting checkpoint learned (a STILTs
+    """Evaluation text this head learned (models/taskdata/scored_text.py): what its starting checkpoint learned (a STILTs
     chain carries it on) and its training file's, unless `--exclude` left that very text out (SQuAD v1.1 dev
     without XQuAD's paragraphs is not XQuAD's text). Evaluation refuses a score that reads any of it."""
-    from models.scored_text import learned_from, scored_text
+    from models.taskdata.scored_text import learned_from, scored_text
 
     learned = learned_from(source.metadata)
     this = scored_text(train_source)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import TimingConfig, summarize, time_runner
-from export.isolate import gpu_process_memory_mb, peak_rss_mb, peak_rss_scope, reset_peak_rss
+from export.isolate import gpu_process_memory_mb, peak_rss_mb, peak_rss_scope, reset_peak_rss, run_isolated
 
 
 @dataclass
@@ -23,23 +23,30 @@ class CellSpec:
     seed: int = 0
 
 
+def time_point(variant, batch_size: int, seq_len: int, timing: TimingConfig, texts: list[str] | None = None,
+               min_agreement: float | None = None) -> dict:
+    """One timing point of a variant (bench.variant.Variant) in a fresh process of its own: how `bench run` and a
+    sweep cell both time a shape (measure_cell's result)."""
+    return run_isolated(measure_cell, CellSpec(str(variant.artifact.path), variant.device, batch_size, seq_len,
+                                               variant.threads, timing, texts, min_agreement))
+
+
 def _current_rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
 
 
-def load_with_parity(artifact, device: str, threads: int, min_agreement: float | None = None):
-    """Load a runner and check it against the cached eager fp32 reference outputs. The parity record says
-    whether the variant passed its bound (`min_agreement`, else the backend's); untrained weights are not
-    gated (their nearest neighbours are near-ties)."""
+def load_with_parity(artifact, backend, device: str, threads: int, min_agreement: float | None = None):
+    """Load a runner of `backend` (the artifact's, looked up once by the caller) and check it against the cached
+    eager fp32 reference outputs. The parity record says whether the variant passed its bound (`min_agreement`,
+    else the backend's); untrained weights are not gated (their nearest neighbours are near-ties)."""
     import time
 
     from bench.parity import compare, load_reference_and_inputs
-    from export.registry import get_backend
 
     t0 = time.perf_counter()
-    runner = get_backend(artifact.backend).load(artifact, device, threads)
+    runner = backend.load(artifact, device, threads)
     load_s = time.perf_counter() - t0
     checkpoint = artifact.checkpoint
     cached = load_reference_and_inputs(checkpoint, artifact.options.get("layer"))
@@ -48,7 +55,7 @@ def load_with_parity(artifact, device: str, threads: int, min_agreement: float |
     else:
         reference, inputs = cached
         parity = compare(runner(inputs), reference, inputs["attention_mask"], checkpoint.head)
-        bound = get_backend(artifact.backend).min_agreement if min_agreement is None else min_agreement
+        bound = backend.min_agreement if min_agreement is None else min_agreement
         parity["min_agreement"] = bound
         parity["passed"] = parity["label_agreement"] >= bound - 1e-9 if checkpoint.trained else None
     return runner, parity, load_s
@@ -83,10 +90,12 @@ def inference_peak_mb(memory: dict, device: str) -> float | None:
 
 def measure_cell(spec: CellSpec) -> dict:
     from export.base import Artifact
+    from export.registry import get_backend
 
     artifact = Artifact.read(Path(spec.artifact_path))
+    backend = get_backend(artifact.backend)  # this process's one look-up
     rss_before = _current_rss_mb()
-    runner, parity, load_s = load_with_parity(artifact, spec.device, spec.threads, spec.min_agreement)
+    runner, parity, load_s = load_with_parity(artifact, backend, spec.device, spec.threads, spec.min_agreement)
     rss_loaded = _current_rss_mb()
     memory = {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
               "load_peak_rss_mb": peak_rss_mb(), "peak_scope": peak_rss_scope()}
@@ -110,16 +119,15 @@ def measure_cell(spec: CellSpec) -> dict:
     padding = float(1 - batch["attention_mask"].mean())
     return {"timing": summarize(latencies, spec.batch_size, spec.seq_len, warmup), "parity": parity,
             "latencies_s": latencies.tolist(),  # for same-run ratios across repeats (bench run --repeats)
-            "memory": memory, "threads": runner.threads(), "runtime": _runtime(runner, artifact.backend, spec.device), "load_time_s": load_s,
+            "memory": memory, "threads": runner.threads(), "runtime": _runtime(runner, backend, spec.device), "load_time_s": load_s,
             "input": {"kind": "text" if spec.texts else "synthetic", "padding_fraction": padding}}
 
 
-def _runtime(runner, backend: str, device: str) -> dict:
+def _runtime(runner, backend, device: str) -> dict:
     """Numerics and placement in force, and on CPU whether this CPU has the instructions the path is built for."""
     runtime = dict(runner.details())
     if device == "cpu":
         from bench.env import this_cpu_isa
-        from export.registry import get_backend
 
-        runtime["cpu_acceleration"] = get_backend(backend).cpu_acceleration(this_cpu_isa())
+        runtime["cpu_acceleration"] = backend.cpu_acceleration(this_cpu_isa())
     return runtime

@@ -10,10 +10,25 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dataclasses import dataclass
+
+from bench.config import option
 from models.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "tests" / "benchmarks"
+
+
+@dataclass
+class RegressConfig:
+    save: str | None = option(None, "record this run as baseline NAME", metavar="NAME")
+    compare: str | None = option(None, "compare with baseline NAME (or 'latest')", metavar="NAME")
+    fail_on: str = option("median:10%", "pytest-benchmark --benchmark-compare-fail expression")
+    storage: Path = option(Path(".benchmarks"), "where baselines are stored")
+    select: str | None = option(None, "pytest -k expression, e.g. 'onnx or eager'")
+    no_guards: bool = option(False, "skip the same-run speedup and parity guards")
+    pytest_args: list[str] = option(help="extra pytest arguments after --", positional=True,
+                                    default_factory=list)
 
 
 def _baseline_file(storage: Path, name: str) -> Path | None:

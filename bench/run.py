@@ -13,11 +13,10 @@ from bench.config import (backend_option, backend_options_option, device_option,
                           threads_option)
 from bench.env import collect_env
 from bench.harness import TimingConfig, speedup_ci
-from bench.measure import CellSpec, inference_peak_mb, measure_cell
+from bench.measure import inference_peak_mb, time_point
 from bench.records import save_record
 from bench.schema import PerformanceRecord, performance_record
-from bench.variant import Variant, check_available, prepare_variant
-from export.isolate import run_isolated
+from bench.variant import Variant, choose_backend, prepare_variant
 from models.errors import UserError
 
 @dataclass
@@ -83,14 +82,14 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
     if cfg.min_agreement is not None and not 0 <= cfg.min_agreement <= 1:
         raise UserError(f"--min-agreement is a fraction of the parity inputs, 0 to 1, not {cfg.min_agreement:g}")
     backends = [cfg.backend] if cfg.baseline in (None, cfg.backend) else [cfg.baseline, cfg.backend]
-    for name in backends:  # both, before either is exported
-        check_available(name, cfg.device, {**(cfg.options if name == cfg.backend else {}), "layer": cfg.layer})
+    # both looked up and resolved once, before either is exported
+    choices = {name: choose_backend(name, cfg.device, cfg.options if name == cfg.backend else {}, cfg.layer)
+               for name in backends}
     texts = _read_texts(cfg.text_file)
     variants: dict[str, Variant] = {}
-    for name in backends:
+    for name, choice in choices.items():
         log(f"exporting {name} (cached after the first time) ...")
-        variants[name] = prepare_variant(cfg.model, name, cfg.device, layer=cfg.layer, random_init=cfg.random_init,
-                                         options=cfg.options if name == cfg.backend else {}, threads=cfg.threads,
+        variants[name] = prepare_variant(cfg.model, choice, random_init=cfg.random_init, threads=cfg.threads,
                                          before_export=_check_shapes(cfg, texts))
     env = collect_env()
     repeats = cfg.repeats if len(variants) > 1 else 1
@@ -104,9 +103,8 @@ def run_benchmark(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -
                 for name, variant in variants.items():
                     log(f"measuring {name} on {cfg.device}: batch {batch_size} x seq {seq_len}"
                         + (f" (repeat {repeat + 1} of {repeats})" if repeats > 1 else "") + " ...")
-                    spec = CellSpec(str(variant.artifact.path), cfg.device, batch_size, seq_len, variant.threads,
-                                    cfg.timing, texts, cfg.min_agreement)
-                    results[name].append(run_isolated(measure_cell, spec))
+                    results[name].append(time_point(variant, batch_size, seq_len, cfg.timing, texts,
+                                                    cfg.min_agreement))
             shape_records = {name: _record(cfg, variants[name], batch_size, seq_len, runs, env)
                              for name, runs in results.items()}
             if len(variants) > 1:

@@ -177,17 +177,22 @@ def _absolute(model: str) -> str:
     return str(Path(model).resolve()) if Path(model).exists() else model
 
 
-def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict) -> dict:
-    """`scored`: the langs, max_examples and split of the cell's model and task (SweepConfig.scored_examples)."""
-    return {**cell, "model": _absolute(cell["model"]), "device": cfg.device, "langs": scored["langs"],
-            "batch_sizes": cfg.batch_sizes, "seq_lens": cfg.seq_lens,
-            "data_dir": str(cfg.data_dir.resolve()) if cfg.data_dir else None,
-            "split": scored["split"], "random_init": cfg.random_init, "threads": planned_threads(cfg),
-            "timing": asdict(cfg.timing),
-            "eval_batch_size": cfg.eval_batch_size, "batching": cfg.batching, "max_tokens": cfg.max_tokens,
-            "max_examples": scored["max_examples"],
-            "min_agreement": cfg.min_agreement,
-            "predictions_dir": str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_"))}
+def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict, choice) -> dict:
+    """The cell's plan (bench.plan.CellPlan) as the dict that travels to its process. `scored`: the langs,
+    max_examples and split of the cell's model and task (SweepConfig.scored_examples); `choice`: its backend
+    label looked up and resolved once for the whole sweep."""
+    from bench.plan import CellPlan
+
+    return CellPlan(
+        cell_id=cell["cell_id"], model=_absolute(cell["model"]), backend=cell["backend"], task=cell["task"],
+        choice=choice, device=cfg.device, langs=tuple(scored["langs"]) if scored["langs"] is not None else None,
+        split=scored["split"], max_examples=scored["max_examples"],
+        data_dir=str(cfg.data_dir.resolve()) if cfg.data_dir else None,
+        batch_sizes=tuple(cfg.batch_sizes), seq_lens=tuple(cfg.seq_lens), random_init=cfg.random_init,
+        threads=planned_threads(cfg), timing=cfg.timing, eval_batch_size=cfg.eval_batch_size,
+        batching=tuple(cfg.batching), max_tokens=cfg.max_tokens, min_agreement=cfg.min_agreement,
+        predictions_dir=str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_")),
+    ).to_dict()
 
 
 def planned_threads(cfg: SweepConfig) -> int:
@@ -201,19 +206,18 @@ def planned_threads(cfg: SweepConfig) -> int:
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.batching import check_policies
     from bench.tasks import get_task
-    from bench.variant import check_calibration, split_variant
-    from export.artifacts import resolve_options
-    from export.registry import get_backend
+    from bench.variant import check_calibration, choose_backend
 
     check_policies(cfg.batching, cfg.max_tokens)
+    choices: dict = {}  # variant label -> BackendChoice: each looked up and resolved once for the whole sweep
     for group in cfg.plan():
-        for t in group["tasks"]:
-            get_task(t)  # unknown names fail before any work
-        for label in group["backends"]:  # unknown backends, options and calibration on a scored text fail first
-            backend, options = split_variant(label)
-            resolved = resolve_options(get_backend(backend), options, cfg.device)
-            for t in group["tasks"]:
-                check_calibration(backend, resolved, get_task(t), group["split"], group["langs"])
+        tasks = [get_task(t) for t in group["tasks"]]  # unknown names fail before any work
+        for label in ["eager", *group["backends"]]:  # unknown backends, options, calibration on a scored text
+            if label not in choices:
+                # whether it runs here is each cell's to say (a Ray node may have what the driver lacks)
+                choices[label] = choose_backend(label, cfg.device, runnable=False)
+            for task in tasks:
+                check_calibration(choices[label], task, group["split"], group["langs"])
     cells = cfg.cells()  # a model and task in two groups with different scored examples fails here
     gate = cfg.gate()
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +239,8 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         log(torn)
     done = store.finished()
     scored = cfg.scored_examples()  # once: each pair's group settings
-    specs = {c["cell_id"]: _cell_spec(cfg, c, scored[f"{c['model']}|{c['task']}"]) for c in cells}
+    specs = {c["cell_id"]: _cell_spec(cfg, c, scored[f"{c['model']}|{c['task']}"], choices[c["backend"]])
+             for c in cells}
     changed = changed_cells(done, specs, node_specific_ok=cfg.executor != "local", log=log)
     if changed and not cfg.rerun_changed:
         cell_id, what = next(iter(changed.items()))
@@ -262,6 +267,9 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     jobs = [CellJob(cell, specs[cell["cell_id"]], cfg.timeout, resources, mark) for cell in todo]
 
     def finished(job: CellJob, result: dict) -> None:
+        if result.get("error_kind") == "disk":  # not the cell's failure: never recorded, the resume runs it again
+            raise UserError(f"cell {job.cell['cell_id']} could not write its outputs ({result['error']}); every cell "
+                            "finished before it is kept: make room and run the same command to resume")
         record = sweep_cell_record(**job.cell, device=cfg.device, gate=gate, **result)
         store.put(record)
         if record["status"] != "ok":

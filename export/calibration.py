@@ -2,7 +2,7 @@
 
 A spec is `SOURCE:LANGS:N`: `xnli:en:128` (English only), `xnli:de+fr+zh:128`, `xnli:all:128` (the default: an
 even mix over every language the source has). Sources are training or dev text in XTREME's layout under the data
-directory. Whether a source is text that the scored run reads is asked of one table, models/scored_text.py (XNLI
+directory. Whether a source is text that the scored run reads is asked of one table, models/taskdata/scored_text.py (XNLI
 dev is XNLI's `--split dev` text in every language; SQuAD dev holds XQuAD's paragraphs): such a calibration is
 refused for that run. Tatoeba, BUCC, XQuAD, MLQA and TyDiQA are not sources at all: their text is what is scored.
 
@@ -12,79 +12,20 @@ Texts are drawn deterministically (a seeded shuffle of each language's lines), s
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from models.errors import UserError
-from models.registries import Registry, unknown_name_error
-from models.scored_text import ScoredText, scored_text, spoils
+from models.registries import unknown_name_error
+from models.taskdata.calibration_sources import SOURCES
+from models.taskdata.scored_text import spoils
 
 DEFAULT_SPEC = "xnli:all:128"
 CALIBRATION_HELP = ("calibration text SOURCE:LANGS:N (xnli:en:128, xnli:de+fr:64; LANGS `all`: every language of "
                     "the source); never text the scored task evaluates")
 SEED = 0
-
-
-@dataclass(frozen=True)
-class TextSource:
-    description: str
-    languages: tuple[str, ...]
-    split: str  # "train" or "dev"
-    files: str  # the file of each language under the data directory ({lang}): models/scored_text.py judges it
-    read: Callable[[Path, str], list[str]]
-
-    def scored_texts(self, languages: tuple[str, ...]) -> list[ScoredText]:
-        return [t for t in (scored_text(self.files.format(lang=lang)) for lang in languages) if t]
-
-
-def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise UserError(f"calibration text {path} is missing (XTREME's layout under the data directory)")
-    return path
-
-
-def _tsv_column(pattern: str, column: int) -> Callable[[Path, str], list[str]]:
-    def read(data_dir: Path, lang: str) -> list[str]:
-        path = _existing(data_dir / pattern.format(lang=lang))
-        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        # unique, in file order: XNLI repeats each premise for its three hypotheses
-        return list(dict.fromkeys(r[column].strip() for r in rows if len(r) > column and r[column].strip()))
-    return read
-
-
-def _panx_sentences(data_dir: Path, lang: str) -> list[str]:
-    path = _existing(data_dir / "panx" / f"train-{lang}.tsv")
-    sentences, words = [], []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if line.strip():
-            words.append(line.split("\t")[0])
-        elif words:
-            sentences.append(" ".join(words))
-            words = []
-    return sentences
-
-
-def _squad_questions(data_dir: Path, lang: str) -> list[str]:
-    # Questions, not contexts: SQuAD dev's contexts contain XQuAD's paragraphs (XQuAD was built from them).
-    path = _existing(data_dir / "squad" / "dev-v1.1.json")
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    return [qa["question"] for article in data for par in article["paragraphs"] for qa in par["qas"]]
-
-
-SOURCES: Registry[TextSource] = Registry("calibration source", TextSource)
-SOURCES.register("xnli", TextSource("XNLI dev premises", ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw",
-                                                         "th", "tr", "ur", "vi", "zh"), "dev", "xnli/dev-{lang}.tsv",
-                                    _tsv_column("xnli/dev-{lang}.tsv", 0)))
-SOURCES.register("pawsx", TextSource("PAWS-X dev first sentences", ("de", "en", "es", "fr", "ja", "ko", "zh"), "dev",
-                                     "pawsx/dev-{lang}.tsv", _tsv_column("pawsx/dev-{lang}.tsv", 0)))
-SOURCES.register("panx", TextSource("PAN-X English training sentences", ("en",), "train", "panx/train-{lang}.tsv",
-                                    _panx_sentences))
-SOURCES.register("squad", TextSource("SQuAD v1.1 dev questions", ("en",), "dev", "squad/dev-v1.1.json",
-                                     _squad_questions))
 
 
 @dataclass(frozen=True)
@@ -127,7 +68,7 @@ def default_data_dir() -> Path | None:
 
 
 def check_not_scored(spec_text: str, task: str, split: str, langs: list[str] | None = None) -> None:
-    """Refuse calibrating on text that scoring `task`'s `split` in `langs` reads (one line; models/scored_text.py):
+    """Refuse calibrating on text that scoring `task`'s `split` in `langs` reads (one line; models/taskdata/scored_text.py):
     the quantiser would have seen the scored inputs."""
     spec = CalibrationSpec.parse(spec_text)
     spoiled = spoils(SOURCES[spec.source].scored_texts(spec.languages), task, split, langs)

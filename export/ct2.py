@@ -20,7 +20,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from export.base import Artifact, Backend, Runner
+from export.base import Artifact, Backend
+from export.torch_runner import TorchTensorOutputs
 from models.errors import UserError
 from models.heads import HeadSpec, layers_executed, load_model
 
@@ -87,7 +88,7 @@ def _checkpoint_view(checkpoint, layers: int, out: Path) -> Path:
     return view
 
 
-class Ct2Runner(Runner):
+class Ct2Runner(TorchTensorOutputs):
     def __init__(self, encoder, head: HeadOnHiddenState | None, output_names, device: str, threads: int,
                  details: dict):
         self.encoder, self.head, self.output_names = encoder, head, tuple(output_names)
@@ -114,13 +115,6 @@ class Ct2Runner(Runner):
             return (states,)
         with torch.inference_mode():
             return self.head(states.float())
-
-    def to_numpy(self, outputs):
-        return {n: o.detach().float().cpu().numpy() for n, o in zip(self.output_names, outputs)}
-
-    def synchronize(self):
-        if self.device == "cuda":
-            torch.cuda.synchronize()
 
     def threads(self):
         return {"ct2_intra_threads": self._threads, "ct2_inter_threads": 1}

@@ -62,7 +62,22 @@ def _dtype_bytes(dtype: str) -> int:
             "BOOL": 1}.get(dtype, 4)
 
 
-class TorchRunner(Runner):
+class TorchTensorOutputs(Runner):
+    """For runners whose forward returns torch tensors (PyTorch's own, and CTranslate2's with a PyTorch head):
+    outputs as numpy, and the CUDA stream finished before a clock is read."""
+
+    device: str
+    output_names: tuple[str, ...]
+
+    def to_numpy(self, outputs):
+        return {n: o.detach().float().cpu().numpy() for n, o in zip(self.output_names, outputs)}
+
+    def synchronize(self):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+
+class TorchRunner(TorchTensorOutputs):
     def __init__(self, module: torch.nn.Module, device: str, output_names, dtype: torch.dtype | None = None):
         self.module, self.device, self.output_names = module, device, tuple(output_names)
         self.dtype = dtype
@@ -83,13 +98,6 @@ class TorchRunner(Runner):
 
     def context(self):
         return torch.inference_mode()
-
-    def to_numpy(self, outputs):
-        return {n: o.detach().float().cpu().numpy() for n, o in zip(self.output_names, outputs)}
-
-    def synchronize(self):
-        if self.device == "cuda":
-            torch.cuda.synchronize()
 
     def threads(self):
         return {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}

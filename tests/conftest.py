@@ -136,7 +136,7 @@ CALIBRATION_SENTENCES = {
 
 @pytest.fixture(scope="session", autouse=True)
 def calibration_data_dir(tmp_path_factory) -> Path:
-    from export.calibration import SOURCES
+    from models.taskdata.calibration_sources import SOURCES
 
     root = tmp_path_factory.mktemp("calibration-data")
     (root / "xnli").mkdir()

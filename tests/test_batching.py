@@ -52,10 +52,10 @@ def test_feed_returns_each_output_in_input_order_as_if_run_alone(tiny_encoder):
     """A real eager runner: every policy's batched, padded outputs equal each sequence run on its own."""
     import numpy as np
 
-    from bench.variant import prepare_variant
+    from bench.variant import choose_backend, prepare_variant
     from export.registry import get_backend
 
-    variant = prepare_variant(str(tiny_encoder), "eager", "cpu", threads=2)
+    variant = prepare_variant(str(tiny_encoder), choose_backend("eager"), threads=2)
     runner = get_backend("eager").load(variant.artifact, "cpu", 2)
     encoded = [[0, *range(5, 3 + n), 2] for n in LENGTHS]
     alone = [runner({"input_ids": np.array([seq]), "attention_mask": np.ones((1, len(seq)), dtype=np.int64)})
@@ -91,13 +91,13 @@ def test_predictions_agree_across_policies_on_real_data(task_name, lang, split, 
     (padding only adds masked positions), the same real tokens, and padding as each policy promises."""
     from bench.accuracy import load_task_data, measure_accuracy
     from bench.tasks import get_task
-    from bench.variant import prepare_variant
+    from bench.variant import choose_backend, prepare_variant
 
     task = get_task(task_name)
     head, labels = task.head, getattr(task, "label_set", None) or None
     model = build_tiny_checkpoint(tmp_path / "enc") if head == "encoder" else _checkpoint(tmp_path, head, labels)
     data = load_task_data(task, [lang], shared_data, split, max_examples=40)
-    variant = prepare_variant(str(model), "eager", "cpu", task=task, threads=2)
+    variant = prepare_variant(str(model), choose_backend("eager"), task=task, threads=2)
     record, _ = measure_accuracy(variant, task, data, split, 8, 128, batching=list(POLICIES), max_tokens=512)
     blocks = record["task_throughput"]
     assert list(blocks) == list(POLICIES) and record["batching"] == "fixed"

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from export.calibration import SOURCES, CalibrationSpec, calibration_texts
+from export.calibration import CalibrationSpec, calibration_texts
+from models.taskdata.calibration_sources import SOURCES
 from models.errors import UserError
 from tests.test_cli import BENCH, FAST, assert_one_line_error, bench
 from tests.conftest import heavy
@@ -30,22 +31,22 @@ def test_spec_draws_evenly_and_deterministically(calibration_data_dir):
 
 def test_calibration_text_joins_the_artifact_cache_key(calibration_data_dir, tiny_encoder, tmp_path, monkeypatch):
     """The same spec over other data is another artifact (and the same data the same one)."""
-    from export.artifacts import artifact_dir, resolve_options
-    from export.registry import get_backend
+    from export.artifacts import artifact_dir
+    from export.choice import BackendChoice
     from models.checkpoint import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(str(tiny_encoder))
-    options = resolve_options(get_backend("onnx-static-int8"), {"calibration": "xnli:de:8"}, "cpu")
-    first = artifact_dir("onnx-static-int8", checkpoint, options)
-    assert artifact_dir("onnx-static-int8", checkpoint, options) == first
+    choice = BackendChoice.resolve("onnx-static-int8", {"calibration": "xnli:de:8"})
+    first = artifact_dir(choice, checkpoint)
+    assert artifact_dir(choice, checkpoint) == first
     other = shutil.copytree(calibration_data_dir, tmp_path / "other")
     path = other / "xnli" / "dev-de.tsv"
     path.write_text(path.read_text(encoding="utf-8").replace("Zug", "Bus"), encoding="utf-8")
     monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(other))
-    assert artifact_dir("onnx-static-int8", checkpoint, options) != first
+    assert artifact_dir(choice, checkpoint) != first
     # a command's --data-dir is an argument, not the environment: given, it wins over the variable
     monkeypatch.setenv("STILTS_BENCH_DATA_DIR", str(calibration_data_dir))
-    assert artifact_dir("onnx-static-int8", checkpoint, options, other.resolve()) != first
+    assert artifact_dir(choice, checkpoint, other.resolve()) != first
 
 
 @heavy

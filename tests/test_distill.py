@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.distill import DistillConfig, load_training_text, run_distill
+from bench.distill import DistillConfig, run_distill
+from models.taskdata.distillation_text import load_training_text
 from models.training.distillation import DistillSettings, StepBudget, resolve_precision
 from models.training.losses import in_batch_contrastive, masked_softened_kl, softened_kl
 from models.training.students import build_student, kept_layers

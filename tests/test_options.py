@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from export.artifacts import resolve_options
+from export.choice import resolve_options
 from export.options import describe, parse_assignment, validate
 from export.registry import BACKENDS, get_backend
 from models.errors import UserError

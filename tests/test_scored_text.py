@@ -10,7 +10,7 @@ from bench.finetune import learned_text
 from bench.tasks import get_task
 from models.checkpoint import resolve_checkpoint
 from models.errors import UserError
-from models.scored_text import ANY_SPLIT, ScoredText, scored_text, spoils
+from models.taskdata.scored_text import ANY_SPLIT, ScoredText, scored_text, spoils
 
 
 @pytest.mark.parametrize("path, expected", [

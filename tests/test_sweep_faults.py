@@ -195,7 +195,25 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-def test_a_full_disk_during_a_sweep_stops_it_in_one_line_and_the_same_command_resumes(tiny_encoder, tmp_path):
+def _fill(path: Path) -> None:
+    """Write zeros to `path` until its disk refuses another page."""
+    with open(path, "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("fills, says", [
+    # once the second cell has written its predictions: its record is then the write that fails
+    ("after the second cell's predictions", "cannot append cell"),
+    # while the second cell is still starting: its own predictions are the write that fails; the cell is not to blame,
+    # so it is not recorded as failed (that would keep it out of a plain resume) and the same command runs it
+    ("before the second cell writes", "could not write its outputs"),
+])
+def test_a_full_disk_during_a_sweep_stops_it_in_one_line_and_the_same_command_resumes(tiny_encoder, tmp_path, fills,
+                                                                                       says):
     disk = tmp_path / "disk"
     if os.geteuid() != 0 or not _mount_tmpfs(disk, "4m"):
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
@@ -207,17 +225,12 @@ def test_a_full_disk_during_a_sweep_stops_it_in_one_line_and_the_same_command_re
         _wait_for(lambda: store.read(), 300, "the first cell's record")
         # an ok record needs more than the slack in the store's last tmpfs page (a page is 4 KiB)
         assert store.path.stat().st_size > 4096
-        # fill the disk once the second cell has written its predictions: its record is then the write that fails
-        _wait_for(lambda: list(out.glob("predictions/*torchscript*/*")), 300, "the second cell's predictions")
-        with open(disk / "filler", "wb", buffering=0) as filler:  # the disk fills up while the second cell runs
-            try:
-                while True:
-                    filler.write(b"\0" * 4096)
-            except OSError:
-                pass
+        if fills.startswith("after"):
+            _wait_for(lambda: list(out.glob("predictions/*torchscript*/*")), 300, "the second cell's predictions")
+        _fill(disk / "filler")  # the disk fills up while the second cell runs
         rc, stderr = _finish(proc)
         assert rc == 2, stderr[-2000:]
-        _one_line_error(stderr, "cannot append cell", "No space left on device", "run the same command to resume")
+        _one_line_error(stderr, says, "No space left on device", "run the same command to resume")
         (kept,) = store.read()
         assert kept["status"] == "ok" and store.path.read_bytes().endswith(b"\n")
         assert not marked_processes(mark)

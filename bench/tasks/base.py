@@ -13,57 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from models.errors import UserError
-
-
-@dataclass
-class DataSource:
-    """Where examples come from: a directory (XTREME's downloaded layout or the raw published files),
-    else the Hugging Face `google/xtreme` data set."""
-
-    data_dir: Path | None = None
-    split: str = "test"
-
-    @property
-    def hub_split(self) -> str:
-        """The split's name in `google/xtreme`, which calls XTREME's dev split `validation`."""
-        return "validation" if self.split == "dev" else self.split
-
-    def candidates(self, patterns: list[str], **fmt) -> list[Path]:
-        return [self.data_dir / p.format(split=self.split, **fmt) for p in patterns] if self.data_dir else []
-
-    def find(self, task: str, lang: str, patterns: list[str], **fmt) -> Path | None:
-        if self.data_dir is None:
-            return None
-        if not self.data_dir.is_dir():
-            raise UserError(f"--data-dir {self.data_dir} does not exist")
-        fmt["lang"] = lang
-        for path in self.candidates(patterns, **fmt):
-            if path.is_file():
-                return path
-        looked = ", ".join(str(p.relative_to(self.data_dir)) for p in self.candidates(patterns, **fmt))
-        raise UserError(f"no {task} data for language '{lang}' ({self.split}) in {self.data_dir}: looked for {looked}")
-
-
-def hf_xtreme(config: str, split: str):
-    """Load one `google/xtreme` configuration with `datasets` (needs the hub, or its cache)."""
-    try:
-        from datasets import load_dataset
-
-        return load_dataset("google/xtreme", config, split=split)
-    except Exception as e:  # noqa: BLE001 - offline, unknown config, ...: one line with the way out
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else e.__class__.__name__
-        raise UserError(f"cannot load google/xtreme '{config}' ({reason}); offline, pass --data-dir DIR "
-                        "with the task's files (XTREME's layout or the published formats)") from None
-
-
-def read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); is this the right file?") from None
+from models.taskdata.readers import DataSource
 
 
 @dataclass
@@ -141,9 +92,9 @@ class Task:
 
     def check_head(self, checkpoint, split: str = "test", langs: list[str] | None = None) -> None:
         """The checkpoint can be scored here: it has this task's head and never learned the text that scoring this
-        task's `split` in `langs` reads (models/scored_text.py: a student distilled on it, a head fine-tuned on it,
+        task's `split` in `langs` reads (models/taskdata/scored_text.py: a student distilled on it, a head fine-tuned on it,
         at any phase of its STILTs chain)."""
-        from models.scored_text import learned_from, spoils
+        from models.taskdata.scored_text import learned_from, spoils
 
         meta = checkpoint.metadata
         if "learned_text" not in meta and self.name in (meta.get("evaluation_text") or []):

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from models.errors import UserError
 from bench.metrics import accuracy
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme
-
-Pair = tuple[str, str, str]  # sentence 1, sentence 2, gold label
-
-
-def read_pair_tsv(path: Path, labels: tuple[str, ...], columns: tuple[int, int, int], header: bool,
-                  lang_column: int | None = None, lang: str | None = None) -> list[Pair]:
-    rows = []
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            for n, cols in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-                if header and n == 1:
-                    continue
-                if lang_column is not None and len(cols) > lang_column and cols[lang_column] != lang:
-                    continue
-                if len(cols) <= max(columns):
-                    raise UserError(f"{path}:{n}: expected at least {max(columns) + 1} tab-separated columns "
-                                    "(XTREME strips test labels: use --split dev or the published files)")
-                s1, s2, label = (cols[i].strip() for i in columns)
-                label = "contradiction" if label == "contradictory" else label
-                if label not in labels:
-                    raise UserError(f"{path}:{n}: label '{label}' is not one of {', '.join(labels)}")
-                rows.append((s1, s2, label))
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    return rows
+from bench.tasks.base import LanguageResult, Task
+from models.taskdata.readers import PAWSX_LABELS, XNLI_LABELS, DataSource, LabelledPair, hf_xtreme, read_pair_tsv
 
 
 class PairClassification(Task):
@@ -44,15 +19,15 @@ class PairClassification(Task):
     metrics = ("accuracy",)
     label_set: tuple[str, ...] = ()
 
-    def read_training_file(self, path: Path) -> list[Pair]:
+    def read_training_file(self, path: Path) -> list[LabelledPair]:
         return read_pair_tsv(path, self.label_set, (0, 1, 2), False)  # XTREME's train-en.tsv layout
 
-    def training_features(self, tok, examples: list[Pair], max_length: int) -> list[dict]:
+    def training_features(self, tok, examples: list[LabelledPair], max_length: int) -> list[dict]:
         label_id = {l: i for i, l in enumerate(self.label_set)}
         return [{**tok(s1, s2, truncation=True, max_length=max_length), "labels": label_id[label]}
                 for s1, s2, label in examples]
 
-    def evaluate(self, feed, checkpoint, examples: list[Pair], lang, max_length):
+    def evaluate(self, feed, checkpoint, examples: list[LabelledPair], lang, max_length):
         labels = checkpoint.metadata.get("labels")
         if not labels or set(labels) != set(self.label_set):
             raise UserError(f"checkpoint {checkpoint.name} must list the labels {', '.join(self.label_set)} "
@@ -71,7 +46,7 @@ class PairClassification(Task):
 class XNLI(PairClassification):
     name = "xnli"
     languages = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
-    label_set = ("entailment", "neutral", "contradiction")
+    label_set = XNLI_LABELS
 
     def load(self, lang, source: DataSource):
         self.check_language(lang, source)
@@ -88,7 +63,7 @@ class XNLI(PairClassification):
 class PAWSX(PairClassification):
     name = "pawsx"
     languages = ("de", "en", "es", "fr", "ja", "ko", "zh")
-    label_set = ("0", "1")
+    label_set = PAWSX_LABELS
 
     def load(self, lang, source: DataSource):
         self.check_language(lang, source)

@@ -4,51 +4,14 @@ window (max length, stride); the best span over all windows is mapped back to th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from models.errors import UserError
 from bench.metrics import mlqa, squad_v1
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme
-
-
-@dataclass
-class QAExample:
-    id: str
-    question: str
-    context: str
-    answers: list[str]
-    answer_starts: list[int] = field(default_factory=list)  # character offsets; needed only for training
-
-
-def read_squad_json(path: Path) -> list[QAExample]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid SQuAD JSON ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise UserError(f"{path}: not SQuAD format (no top-level 'data' list)")
-    examples = []
-    for article in data["data"]:
-        for paragraph in article.get("paragraphs", []):
-            context = paragraph.get("context")
-            for qa in paragraph.get("qas", []):
-                answers = [a.get("text", "") for a in qa.get("answers", [])]
-                starts = [a.get("answer_start", -1) for a in qa.get("answers", [])]
-                if context is None or "id" not in qa or "question" not in qa:
-                    raise UserError(f"{path}: a question lacks 'id', 'question' or its paragraph's 'context'")
-                if not answers:
-                    raise UserError(f"{path}: question {qa['id']} has no answers (XTREME strips test answers: "
-                                    "use the published files)")
-                examples.append(QAExample(qa["id"], qa["question"], context, answers, starts))
-    if examples and not any(text.strip() for e in examples for text in e.answers):
-        # SQuAD v1.1 scoring against empty gold strings gives F1 0 for every answer: a number, but a false one
-        raise UserError(f"{path}: every answer text is empty (gold answers withheld or stripped); it cannot be "
-                        "scored: use a copy with its answers (for TyDiQA-GoldP, the tydiqa-goldp-v1.1-dev files "
-                        "as Google publishes them)")
-    return examples
+from bench.tasks.base import LanguageResult, Task
+from models.taskdata.readers import DataSource, QAExample, hf_xtreme, read_squad_json
 
 
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: list, context_mask: np.ndarray,

@@ -9,7 +9,8 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import accuracy, bucc_f1, bucc_per_source
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines
+from bench.tasks.base import LanguageResult, Task
+from models.taskdata.readers import DataSource, hf_xtreme, read_lines
 
 TATOEBA_ISO3 = {
     "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",

@@ -9,83 +9,9 @@ import numpy as np
 
 from models.errors import UserError
 from bench.metrics import entity_counts, seqeval_f1
-from bench.tasks.base import DataSource, LanguageResult, Task, hf_xtreme, read_lines
-
-UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
-        "PUNCT", "SCONJ", "SYM", "VERB", "X")
-PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
-UD_LANGUAGE_NAMES = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
-    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
-    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
-    "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
-    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
-    "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
-}
-
-Sentence = tuple[list[str], list[str]]
-
-
-def _blocks(path: Path, comment: str | None = None):
-    """Blank-line separated blocks of a one-token-per-line file, as lists of (line number, tab columns)."""
-    block = []
-    for n, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            if block:
-                yield block
-            block = []
-        elif not (comment and line.startswith(comment)):
-            block.append((n, line.split("\t")))
-    if block:
-        yield block
-
-
-def _sentences(path: Path, token, comment: str | None = None) -> list[Sentence]:
-    """`token(n, cols)` returns (word, tag) or None for a line that is not a tagged word."""
-    sentences = []
-    for block in _blocks(path, comment):
-        pairs = [p for p in (token(n, cols) for n, cols in block) if p is not None]
-        if pairs:
-            sentences.append(([w for w, _ in pairs], [t for _, t in pairs]))
-    return sentences
-
-
-def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
-    """Words and UPOS tags; multi-word token ranges (1-2) and empty nodes (1.1) are skipped, as UD's
-    syntactic words carry the tags."""
-    def token(n, cols):
-        if len(cols) != 10:
-            raise UserError(f"{path}:{n}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
-        if "-" in cols[0] or "." in cols[0]:
-            return None
-        if cols[3] not in labels:
-            raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
-        return cols[1], cols[3]
-
-    return _sentences(path, token, comment="#")
-
-
-def read_word_tag_tsv(path: Path, labels: tuple[str, ...]) -> list[Sentence]:
-    """XTREME's layout: `word<TAB>tag` per line, a blank line between sentences (PAN-X raw files prefix
-    each word with `lang:`)."""
-    import re
-
-    # WikiANN's raw files prefix each word with its language ("de:Berlin"); XTREME's files do not. Only that exact
-    # prefix is removed: "5:15" and a bare ":" are words
-    named = re.search(r"-([a-z]{2,3})\.tsv$", path.name)
-    prefix = f"{named.group(1)}:" if named else None
-
-    def token(n, cols):
-        if len(cols) != 2:
-            raise UserError(f"{path}:{n}: expected 'word<TAB>tag' (XTREME strips test tags: use --split dev "
-                            "or the published files)")
-        if cols[1] not in labels:
-            raise UserError(f"{path}:{n}: tag '{cols[1]}' is not one of {', '.join(labels)}")
-        word = cols[0][len(prefix):] if prefix and cols[0].startswith(prefix) and len(cols[0]) > len(prefix) \
-            else cols[0]
-        return word, cols[1]
-
-    return _sentences(path, token)  # no comments: '#' is a word here (tagged SYM or PUNCT)
+from bench.tasks.base import LanguageResult, Task
+from models.taskdata.readers import (PANX_LABELS, UD_LANGUAGE_NAMES, UPOS, DataSource, Sentence, hf_xtreme,
+                                     read_conllu, read_word_tag_tsv)
 
 
 def _chunks(word_lengths: list[int], budget: int) -> list[tuple[int, int]]:

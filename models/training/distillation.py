@@ -24,11 +24,10 @@ from pathlib import Path
 from models.checkpoint import METADATA_FILE, Checkpoint
 from models.errors import UserError
 from models.files import build_atomically, cache_root
+from models.taskdata.distillation_text import Pair  # (text the student reads, text whose teacher output is the target)
 from models.training.losses import in_batch_contrastive, masked_softened_kl, mean_pool
 from models.training.students import build_student, kept_layers
 from models.training.vocabulary import trim_vocabulary
-
-Pair = tuple[str, str]  # (text the student reads, text whose teacher output is the target)
 
 
 @dataclass

@@ -30,7 +30,7 @@ def _recipe(meta: dict) -> str:
         parts.append(f"vocabulary {vocab['pieces_before']:,} -> {vocab['pieces_after']:,} pieces "
                      f"({', '.join(meta.get('vocabulary_languages') or [])})")
     if meta.get("learned_text"):
-        from models.scored_text import learned_from
+        from models.taskdata.scored_text import learned_from
 
         parts.append(f"learned evaluation text: {', '.join(map(str, learned_from(meta)))} (scores that read it are "
                      "refused)")

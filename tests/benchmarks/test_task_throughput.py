@@ -14,11 +14,11 @@ from tests.conftest import SHARED_DATA
 def test_sorted_batching_beats_fixed_by_the_padding_it_saves(demo_checkpoint, parity_reference, record_property):
     from bench.accuracy import load_task_data, measure_accuracy
     from bench.tasks import get_task
-    from bench.variant import prepare_variant
+    from bench.variant import choose_backend, prepare_variant
 
     task = get_task("tatoeba")
     data = load_task_data(task, ["de"], SHARED_DATA, "test", max_examples=200)
-    variant = prepare_variant("demo", "eager", "cpu", task=task, threads=2)
+    variant = prepare_variant("demo", choose_backend("eager"), task=task, threads=2)
     record, _ = measure_accuracy(variant, task, data, "test", 32, None, batching=["sorted", "fixed"])
     fixed, sorted_ = record["task_throughput"]["fixed"], record["task_throughput"]["sorted"]
     fed_ratio = fixed["padded_tokens"] / sorted_["padded_tokens"]
