@@ -41,9 +41,11 @@ def load_task_data(task, langs: list[str] | None, data_dir: Path | None, split: 
 def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size: int, max_length: int | None,
                      command: str = "", log=lambda m: None, min_agreement: float | None = None,
                      batching: list[str] | None = None,
-                     max_tokens: int | None = None, max_examples: int | None = None) -> tuple[AccuracyRecord, dict]:
+                     max_tokens: int | None = None, max_examples: int | None = None,
+                     batch_sample=None) -> tuple[AccuracyRecord, dict]:
     """The accuracy record and the predictions per language. Each batching policy makes one timed pass over
-    every language (bench.batching); the first policy's pass is the one scored, the others must agree with it."""
+    every language (bench.batching); the first policy's pass is the one scored, the others must agree with it.
+    `batch_sample` (bench.rounds.BatchSample) keeps a sample of the scored pass's batches for timing rounds."""
     checkpoint = variant.checkpoint
     max_length = max_length or task.default_max_length
     policies = check_policies(batching or [DEFAULT_POLICY], max_tokens)
@@ -51,8 +53,8 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
                                          min_agreement)
     t0 = time.perf_counter()
     label = f"{variant.backend} on {variant.device}"
-    passes = [_policy_pass(runner, task, checkpoint, data, policy, batch_size, max_tokens, max_length, label, log)
-              for policy in policies]
+    passes = [_policy_pass(runner, task, checkpoint, data, policy, batch_size, max_tokens, max_length, label, log,
+                           batch_sample if n == 0 else None) for n, policy in enumerate(policies)]
     scores, counts, predictions, per_example, feed = passes[0]
     throughput = {}
     for pass_scores, _, pass_predictions, _, pass_feed in passes:
@@ -74,8 +76,9 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
 
 
 def _policy_pass(runner, task, checkpoint, data: dict, policy: str, batch_size: int, max_tokens: int | None,
-                 max_length: int, label: str, log):
+                 max_length: int, label: str, log, batch_sample=None):
     feed = TaskFeed(runner, policy, batch_size, max_tokens)
+    feed.sample = batch_sample
     scores, counts, predictions, per_example = {}, {}, {}, {}
     for lang, (examples, _) in data.items():
         log(f"{task.name} {lang}: {label}, {policy} batching ...")

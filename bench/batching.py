@@ -100,6 +100,7 @@ class TaskFeed:
         self.warmup_per_batch, self.warmup_batches = warmup, 0
         self.counts: dict[str, LanguageCounts] = {}
         self.lang = ""
+        self.sample = None  # a bench.rounds.BatchSample: the batches the performance run's rounds time again
 
     def language(self, lang: str) -> None:
         self.lang = lang
@@ -127,6 +128,8 @@ class TaskFeed:
                 mask = np.zeros((len(idx), width), dtype=np.int64)
                 for row, i in enumerate(idx):
                     ids[row, : lengths[i]], mask[row, : lengths[i]] = encoded[i][: lengths[i]], 1
+                if self.sample is not None:
+                    self.sample.offer(ids, mask)
                 prepared = self.runner.prepare({"input_ids": ids, "attention_mask": mask})
                 if not self.warmup_batches:  # the pass's first batch: warm the runner on real data
                     self._warm_up(prepared)

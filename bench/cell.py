@@ -24,6 +24,7 @@ def run_cell(spec: dict) -> dict:
     from bench.env import collect_env
     from bench.measure import inference_peak_mb, parity_failure, time_point
     from bench.plan import CellPlan
+    from bench.rounds import BATCHES_FILE, BatchSample
     from bench.schema import accuracy_summary
     from bench.tasks import get_task
     from bench.variant import prepare_variant
@@ -52,11 +53,17 @@ def run_cell(spec: dict) -> dict:
     if artifact.manifest.get("calibration"):
         result["calibration"] = artifact.manifest["calibration"]
     if checkpoint.trained:
+        sample = BatchSample(plan.round_batches) if plan.round_batches and plan.predictions_dir else None
         record, predictions = measure_accuracy(variant, task, data, plan.split, plan.eval_batch_size, None,
                                                min_agreement=plan.min_agreement, batching=list(plan.batching),
-                                               max_tokens=plan.max_tokens, max_examples=plan.max_examples)
+                                               max_tokens=plan.max_tokens, max_examples=plan.max_examples,
+                                               batch_sample=sample)
         if plan.predictions_dir:
             write_outputs(Path(plan.predictions_dir), task, record, predictions)
+        if sample is not None and plan.predictions_dir:
+            scored = record["task_throughput"][record["batching"]]
+            sample.save(Path(plan.predictions_dir) / BATCHES_FILE, scored["examples"], scored["sequences"],
+                        artifact.path)
         result["accuracy"], result["parity"] = accuracy_summary(record), record["parity"]
         result["accuracy_peak_memory_mb"] = peak_rss_mb()  # this process: resolution, export, accuracy pass
     else:

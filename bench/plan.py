@@ -37,6 +37,7 @@ class CellPlan:
     max_tokens: int | None
     min_agreement: float | None
     predictions_dir: str | None
+    round_batches: int  # batches of the scored pass kept for the performance run's rounds (bench.rounds); 0: none
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

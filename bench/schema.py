@@ -223,6 +223,9 @@ class SweepCellRecord(TypedDict):
     # drawn (spec, source, split, languages, per_language counts, texts_sha256)
     performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
     env: NotRequired[Env]  # ok cells
+    speed: NotRequired[dict[str, Any]]  # ok trained cells of a sweep with --rounds (bench.rounds): the performance
+    # run's per-batch seconds per round (round, position, pid, noise, disturbed), the members timed together, the
+    # sample (batches, batch_sequences, batch_digest) and what it stands for, examples_per_s with its 95% interval
     dependencies: NotRequired[dict[str, Any]]  # ok cells (schema 4): what the numbers depend on, checked on resume
     # (bench.dependencies): settings, checkpoint {path, sha256}, data_files {path: sha256}, calibration {spec,
     # data_dir, texts_sha256} or None, environment {packages, revision, host, cpu {model, flags}}

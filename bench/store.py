@@ -70,35 +70,12 @@ class ResultStore:
         """Append a cell's record (a later record of the same cell replaces the earlier one for readers)."""
         validate(record)
         line = (json.dumps(record, default=str) + "\n").encode("utf-8")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self._ends_torn():
-            self.repair()  # never glue a record onto a torn line (the sweep repairs, and says so, before it starts)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            size = os.fstat(fd).st_size
-            try:
-                written = 0
-                while written < len(line):
-                    written += os.write(fd, line[written:])
-                os.fsync(fd)
-            except OSError as e:
-                try:
-                    os.ftruncate(fd, size)  # no torn line left behind: the file ends with its last whole cell
-                except OSError:
-                    pass
-                raise UserError(f"cannot append cell {record['cell_id']} to {self.path}: {e.strerror or e}; every "
-                                "cell finished before it is kept: make room and run the same command to resume"
-                                ) from None
-        finally:
-            os.close(fd)
-
-    def _ends_torn(self) -> bool:
-        """The file's last byte is not a newline (reads one byte: appending stays linear)."""
-        if not self.path.is_file():
-            return False
-        with open(self.path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            return end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
+            append_line(self.path, line)
+        except OSError as e:
+            raise UserError(f"cannot append cell {record['cell_id']} to {self.path}: {e.strerror or e}; every "
+                            "cell finished before it is kept: make room and run the same command to resume"
+                            ) from None
 
     def finished(self) -> dict[str, SweepCellRecord]:
         return {r["cell_id"]: r for r in self.read() if "cell_id" in r}
@@ -107,3 +84,29 @@ class ResultStore:
         """The run's sweep.json (its settings and every command that contributed), {} when absent."""
         path = self.run_dir / CONFIG_FILE
         return cast(dict[str, Any], json.loads(path.read_text())) if path.is_file() else {}
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one whole line and fsync it. A torn last line left by a crash is cut off first (never glued onto); a
+    failed write truncates the file back to its last complete line and raises the OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = os.pread(fd, size, 0)
+            size = data.rfind(b"\n") + 1
+            os.ftruncate(fd, size)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, size)  # no torn line left behind: the file ends with its last whole line
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)

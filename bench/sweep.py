@@ -13,6 +13,7 @@ from bench.config import (batching_option, csv, data_dir_option, device_option, 
 from bench.harness import TimingConfig
 from bench.resume import changed_cells, check_settings, measurement_settings
 from bench.schema import sweep_cell_record
+from bench.rounds import DISTURBED_CORES
 from bench.store import CONFIG_FILE, ResultStore
 from models.errors import UserError
 from models.files import write_json_atomic
@@ -42,6 +43,12 @@ class SweepConfig:
     rerun_changed: bool = option(False, "re-measure the finished cells whose dependencies changed (checkpoint, data "
                                         "files, calibration text, settings, packages, source, CPU), keep the rest")
     timing: TimingConfig = field(default_factory=TimingConfig)
+    rounds: int = option(0, "performance run after the accuracy cells: rounds of every variant of a task, each a "
+                            "fresh process per variant over the same scored batches, order rotated (0: none)")
+    round_batches: int = option(24, "batches of each cell's scored pass (an even sample) that every round times")
+    round_min_time: float = option(1.0, "seconds each variant times per round at least (the sample runs again)")
+    control: bool = option(False, "time each eager reference twice in every round (a control: its ratio's "
+                                  "interval should contain 1.00)")
     eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
     batching: list[str] = batching_option()
     max_tokens: int | None = max_tokens_option()
@@ -192,7 +199,20 @@ def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict, choice) -> dict:
         threads=planned_threads(cfg), timing=cfg.timing, eval_batch_size=cfg.eval_batch_size,
         batching=tuple(cfg.batching), max_tokens=cfg.max_tokens, min_agreement=cfg.min_agreement,
         predictions_dir=str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_")),
+        round_batches=cfg.round_batches if cfg.rounds else 0,
     ).to_dict()
+
+
+def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> list[str]:
+    """The rounds (bench.rounds) after the accuracy cells, in processes of their own that end with each turn."""
+    from bench.rounds import run_rounds
+
+    if cfg.executor != "local" and cfg.ray_address not in (None, "local"):
+        if cfg.rounds:
+            log("timing rounds skipped: they run on the driver's machine, and the cells' artifacts are on the "
+                "cluster's nodes (run the sweep with the local executor there for intervals)")
+        return []
+    return run_rounds(cfg, store, specs, log)
 
 
 def planned_threads(cfg: SweepConfig) -> int:
@@ -209,6 +229,8 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     from bench.variant import check_calibration, choose_backend
 
     check_policies(cfg.batching, cfg.max_tokens)
+    if cfg.rounds < 0 or cfg.round_batches < 1:
+        raise UserError("--rounds must be >= 0 (0: no performance run) and --round-batches >= 1")
     choices: dict = {}  # variant label -> BackendChoice: each looked up and resolved once for the whole sweep
     for group in cfg.plan():
         tasks = [get_task(t) for t in group["tasks"]]  # unknown names fail before any work
@@ -283,7 +305,12 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
             survivors = end_processes(leftovers)
             log(f"ended {len(leftovers) - len(survivors)} leftover process(es) of this sweep"
                 + (f"; {len(survivors)} survived SIGKILL: {', '.join(map(str, survivors))}" if survivors else ""))
+    disturbed = _performance_run(cfg, store, specs, log)
     records = store.read()
+    if disturbed:
+        log(f"{len(disturbed)} round turn(s) ran while other processes took more than {DISTURBED_CORES} cores "
+            f"(flagged in the records' speed.rounds; their intervals are wider): {'; '.join(disturbed[:5])}"
+            + (" ..." if len(disturbed) > 5 else ""))
     beside = sorted({r["cell_id"] for r in records if (r.get("executor") or {}).get("ran_beside")})
     if beside:
         log(f"{len(beside)} cell(s) ran beside another cell on the same node (timings shared the machine; the "

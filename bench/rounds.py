@@ -1,0 +1,322 @@
+"""The sweep's performance run (MLPerf's performance mode, after the accuracy mode, on the same artifacts): per task
+and scored example set, every variant is timed again in **rounds**. Each round runs a fresh process per variant over
+the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), the order rotated from
+round to round; every variant of the group, the eager fp32 references included, is in every round, so drift and
+process-to-process differences fall on both sides of every ratio. Per-batch model times are kept with the round,
+the position in the order and the process id, and so is how busy the machine was (`noise`): the CPU time other
+processes took while the round's process timed, and the load average.
+
+Ratios carry a two-level bootstrap interval (rounds, then batches; `rounds_ratio`), as `bench run`'s do. Rounds
+are appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
+completed for the same members and settings; each cell's record then gets its `speed` block."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+ROUNDS_FILE = "rounds.jsonl"
+BATCHES_FILE = "timing-batches.npz"  # in each cell's predictions folder
+# A round's process is "disturbed" when other processes took more than this many cores on average while it timed
+# (from /proc/stat, its own CPU time subtracted): on a 2-core machine half a core elsewhere already moves eager
+# PyTorch by tens of percent. Disturbed rounds are flagged in the record and listed at the end of the sweep.
+DISTURBED_CORES = 0.5
+CONTROL = "#control"  # suffix of the control member: the reference artifact timed a second time in every round
+
+
+class BatchSample:
+    """An evenly spaced, deterministic sample of one pass's batches, with bounded memory: every `stride`-th batch is
+    kept, the stride doubling whenever twice the target is held. The same batches come out for every variant of one
+    checkpoint and task (batching depends on token lengths only)."""
+
+    def __init__(self, target: int):
+        self.target, self.stride, self.seen = target, 1, 0
+        self.kept: list[tuple[int, np.ndarray, np.ndarray]] = []  # (index, ids, lengths)
+
+    def offer(self, ids: np.ndarray, mask: np.ndarray) -> None:
+        if self.seen % self.stride == 0:
+            self.kept.append((self.seen, ids.astype(np.int32), mask.sum(axis=1).astype(np.int32)))
+            if len(self.kept) >= 2 * self.target:
+                self.stride *= 2
+                self.kept = [k for k in self.kept if k[0] % self.stride == 0]
+        self.seen += 1
+
+    def batches(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not self.kept:
+            return []
+        picks = sorted(set(np.linspace(0, len(self.kept) - 1, min(self.target, len(self.kept))).round().astype(int)))
+        return [(self.kept[i][1], self.kept[i][2]) for i in picks]
+
+    def save(self, path: Path, examples: int, sequences: int, artifact: Path) -> None:
+        """The sample, what it stands for (`examples` and `sequences` of the whole scored pass) and the artifact that
+        scored it (which the rounds load)."""
+        from models.files import write_bytes_atomic
+
+        arrays: dict[str, np.ndarray] = {"examples": np.asarray(examples), "sequences": np.asarray(sequences),
+                                         "pass_batches": np.asarray(self.seen), "artifact": np.asarray(str(artifact))}
+        for n, (ids, lengths) in enumerate(self.batches()):
+            arrays[f"ids_{n}"], arrays[f"lengths_{n}"] = ids, lengths
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def load_batches(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any], str]:
+    """(input_ids int64, attention_mask int64) per sampled batch, the pass's totals and artifact, and a digest of the
+    batches."""
+    with np.load(path) as data:
+        n = sum(1 for k in data.files if k.startswith("ids_"))
+        digest = hashlib.sha256()
+        batches = []
+        for i in range(n):
+            ids, lengths = data[f"ids_{i}"], data[f"lengths_{i}"]
+            digest.update(ids.tobytes())
+            mask = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
+            batches.append((ids.astype(np.int64), mask))
+        totals: dict[str, Any] = {k: int(data[k]) for k in ("examples", "sequences", "pass_batches")}
+        totals["artifact"] = str(data["artifact"])
+    return batches, totals, digest.hexdigest()[:16]
+
+
+def _cpu_reading() -> tuple[float, float, float]:
+    """(busy CPU seconds of the whole machine, this process's CPU seconds, wall clock)."""
+    import resource
+
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(fields[:3]) + sum(fields[5:7])  # user nice system + irq softirq (idle, iowait, steal apart)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime, time.perf_counter()
+
+
+def noise_between(before: tuple[float, float, float], after: tuple[float, float, float]) -> dict[str, float]:
+    wall = max(after[2] - before[2], 1e-9)
+    others = max(0.0, (after[0] - before[0]) - (after[1] - before[1]))
+    return {"wall_s": wall, "others_cpu_s": others, "others_cpu_cores": others / wall,
+            "load_avg_1m": os.getloadavg()[0]}
+
+
+@dataclass(frozen=True)
+class RoundJob:
+    device: str
+    threads: int
+    batches_path: str  # the cell's BATCHES_FILE, which names the artifact
+    min_time_s: float = 1.0  # the sample is run again until this much time is timed (the noise reading needs it too)
+    warmup: int = 3
+
+
+def time_batches(job: RoundJob) -> dict[str, Any]:
+    """One variant's turn in one round, in a fresh process: load, prepare every batch (outside the clock), warm up on
+    the first, then time the batches one by one, the whole sample again until `min_time_s` is reached; a call that
+    compiled a graph for a new shape is timed again once compiled. Per batch: the mean over the passes."""
+    from export.base import Artifact
+    from export.registry import get_backend
+
+    batches, totals, _ = load_batches(Path(job.batches_path))
+    artifact = Artifact.read(Path(totals["artifact"]))
+    runner = get_backend(artifact.backend).load(artifact, job.device, job.threads)
+    prepared = [runner.prepare({"input_ids": ids, "attention_mask": mask}) for ids, mask in batches]
+    seconds = np.zeros(len(prepared))
+    passes = 0
+    with runner.context():
+        for _ in range(job.warmup):
+            runner.forward(prepared[0])
+            runner.synchronize()
+        before = _cpu_reading()
+        while passes == 0 or time.perf_counter() - before[2] < job.min_time_s:
+            for n, p in enumerate(prepared):
+                graphs = runner.compilations()
+                t0 = time.perf_counter()
+                runner.forward(p)
+                runner.synchronize()
+                took = time.perf_counter() - t0
+                if runner.compilations() > graphs:
+                    t0 = time.perf_counter()
+                    runner.forward(p)
+                    runner.synchronize()
+                    took = time.perf_counter() - t0
+                seconds[n] += took
+            passes += 1
+        noise = noise_between(before, _cpu_reading())
+    return {"batch_seconds": (seconds / passes).tolist(), "passes": passes, "pid": os.getpid(), "noise": noise,
+            "threads": runner.threads()}
+
+
+def rounds_ratio(base: list[np.ndarray], variant: list[np.ndarray], paired_batches: bool, confidence: float = 0.95,
+                 resamples: int = 2000, seed: int = 0) -> tuple[float, tuple[float, float] | None]:
+    """Speedup of `variant` over `base` (> 1: faster): total time of `base` over the same work over total time of
+    `variant`. `base[r]`, `variant[r]`: per-batch seconds in round r (the same round: timed minutes apart at most).
+    Two-level bootstrap: resample rounds (paired), then batches within each chosen round (the same batch indices on
+    both sides when both timed the same batches, `paired_batches`)."""
+    rounds = min(len(base), len(variant))
+    base, variant = base[:rounds], variant[:rounds]
+    ratio = float(sum(b.sum() for b in base) / sum(v.sum() for v in variant))
+    if rounds < 2 or min(len(x) for x in base + variant) < 3:
+        return ratio, None
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for n in range(resamples):
+        chosen = rng.integers(0, rounds, rounds)
+        num = den = 0.0
+        for r in chosen:
+            pick = rng.integers(0, len(base[r]), len(base[r]))
+            num += base[r][pick].sum()
+            den += variant[r][pick if paired_batches else rng.integers(0, len(variant[r]), len(variant[r]))].sum()
+        draws[n] = num / den
+    tail = (1 - confidence) / 2 * 100
+    return ratio, (float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail)))
+
+
+def speed_rounds(speed: dict[str, Any], control: bool = False) -> list[np.ndarray]:
+    return [np.asarray(r["batch_seconds"]) for r in sorted(speed["control" if control else "rounds"],
+                                                           key=lambda r: r["round"])]
+
+
+def _work(block: dict[str, Any]) -> float:
+    """The examples a round's sample stands for: its sequences times the scored pass's examples per sequence."""
+    return float(block["sampled_sequences"] * block["examples"] / block["sequences"])
+
+
+def speedup(base: dict[str, Any], variant: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:
+    """Speedup in examples/s of one cell's `speed` block over another's, with its interval (rounds_ratio). Cells of
+    one checkpoint ran the same batches (paired by batch); other checkpoints ran their own tokenisation of the same
+    examples, so their times are scaled by the work each sample stands for."""
+    same = base["batch_digest"] == variant["batch_digest"]
+    scale = 1.0 if same else _work(variant) / _work(base)
+    ratio, ci = rounds_ratio(speed_rounds(base), speed_rounds(variant), paired_batches=same)
+    return ratio * scale, (ci[0] * scale, ci[1] * scale) if ci else None
+
+
+def control_ratio(block: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:
+    """The reference over its own second copy in the same rounds: an honest interval contains 1.00."""
+    return rounds_ratio(speed_rounds(block), speed_rounds(block, control=True), paired_batches=True)
+
+
+def _throughput(block: dict[str, Any], rounds: list[np.ndarray]) -> tuple[float, tuple[float, float] | None]:
+    """Examples/s with its interval: seconds over examples-worth per batch through the same two-level bootstrap,
+    inverted."""
+    per_sequence = block["examples"] / block["sequences"]
+    work = [np.asarray(block["batch_sequences"], dtype=float) * per_sequence for _ in rounds]
+    seconds_per_example, ci = rounds_ratio(rounds, work, paired_batches=True)
+    return 1 / seconds_per_example, (1 / ci[1], 1 / ci[0]) if ci else None
+
+
+class RoundsStore:
+    """rounds.jsonl: one line per variant per round, appended and synced as each finishes (a torn last line is cut
+    off before the next append, as in bench.store)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ROUNDS_FILE
+
+    def lines(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        out = []
+        for line in self.path.read_bytes().split(b"\n"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line: its turn is timed again
+        return out
+
+    def append(self, entry: dict[str, Any]) -> None:
+        from bench.store import append_line
+
+        append_line(self.path, (json.dumps(entry) + "\n").encode("utf-8"))
+
+
+def group_key(cell: dict[str, Any], scored: dict[str, Any]) -> str:
+    """Cells compared with each other in rounds: one task on one example set (languages, split, cap)."""
+    return json.dumps({"task": cell["task"], **scored}, sort_keys=True)
+
+
+def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Callable[[str], None],
+               before_turn: Callable[[int, int, str], None] | None = None) -> list[str]:
+    """Time every group of finished cells in `cfg.rounds` rounds and give each cell its `speed` block. Returns one
+    line per disturbed round turn. `before_turn(round, position, member)`: a hook the noise test uses."""
+    from export.isolate import run_isolated
+
+    if cfg.rounds < 1:
+        return []
+    finished = store.finished()
+    scored = cfg.scored_examples()
+    groups: dict[str, list[str]] = {}
+    for cell_id, record in finished.items():
+        spec = specs.get(cell_id)
+        if spec is None or record.get("status") != "ok" or not spec.get("predictions_dir"):
+            continue
+        if not (Path(spec["predictions_dir"]) / BATCHES_FILE).is_file():
+            continue
+        groups.setdefault(group_key(record, scored[f"{record['model']}|{record['task']}"]), []).append(cell_id)
+    rounds_store = RoundsStore(cfg.out)
+    disturbed: list[str] = []
+    settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
+                "control": cfg.control,
+                "disturbed_cores": DISTURBED_CORES}
+    for key, cells in groups.items():
+        cells = sorted(cells)
+        members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
+        digest = hashlib.sha256(json.dumps([key, members, settings, [finished[c].get("timestamp") for c in cells]]
+                                           ).encode()).hexdigest()[:16]
+        if all((finished[c].get("speed") or {}).get("group_digest") == digest for c in cells):
+            continue  # timed in full under these members and settings (a resumed sweep)
+        turns = {(e["round"], e["member"]): e for e in rounds_store.lines() if e.get("group_digest") == digest}
+        task = json.loads(key)["task"]
+        for r in range(cfg.rounds):
+            if all((r, m) in turns for m in members):
+                continue  # a completed round of an interrupted run
+            order = members[r % len(members):] + members[:r % len(members)]
+            log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(members)} variant(s) ...")
+            for position, member in enumerate(order):
+                cell_id = member.removesuffix(CONTROL)
+                spec = specs[cell_id]
+                if before_turn:
+                    before_turn(r, position, member)
+                job = RoundJob(cfg.device, spec["threads"], str(Path(spec["predictions_dir"]) / BATCHES_FILE),
+                               cfg.round_min_time)
+                result = run_isolated(time_batches, job)
+                entry = {"group_digest": digest, "round": r, "position": position, "member": member, **result,
+                         "disturbed": result["noise"]["others_cpu_cores"] > DISTURBED_CORES}
+                rounds_store.append(entry)
+                turns[(r, member)] = entry
+        for cell_id in cells:
+            record = dict(finished[cell_id])
+            record["speed"] = _speed_block(cell_id, members, turns, digest, settings,
+                                           Path(specs[cell_id]["predictions_dir"]) / BATCHES_FILE)
+            store.put(record)
+        disturbed += [f"{t['member']} round {t['round'] + 1}: other processes took "
+                      f"{t['noise']['others_cpu_cores']:.2f} cores" for t in turns.values() if t["disturbed"]]
+    return disturbed
+
+
+def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, settings: dict,
+                 batches_path: Path) -> dict[str, Any]:
+    batches, totals, batch_digest = load_batches(batches_path)
+
+    def rounds_of(member: str) -> list[dict[str, Any]]:
+        return [{k: t[k] for k in ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads")}
+                for (r, m), t in sorted(turns.items()) if m == member]
+
+    block: dict[str, Any] = {
+        "group_digest": digest, "settings": settings, "members": members, "batch_digest": batch_digest,
+        "batches": len(batches), "batch_sequences": [len(ids) for ids, _ in batches],
+        "sampled_sequences": int(sum(len(ids) for ids, _ in batches)),
+        "examples": totals["examples"], "sequences": totals["sequences"], "pass_batches": totals["pass_batches"],
+        "rounds": rounds_of(cell_id),
+        "method": "rounds: a fresh process per variant and round over the same sampled batches of the scored pass, "
+                  "order rotated per round; examples/s = sampled sequences/s x examples per sequence of the pass; "
+                  "95% interval: two-level bootstrap (rounds, then batches)"}
+    if cell_id + CONTROL in members:
+        block["control"] = rounds_of(cell_id + CONTROL)
+    value, ci = _throughput(block, speed_rounds(block))
+    block["examples_per_s"], block["examples_per_s_ci95"] = value, list(ci) if ci else None
+    return block

@@ -1,0 +1,70 @@
+"""The sweep's performance run (bench.rounds): rounds over the same sampled batches, rotated order, a control member,
+resumable rounds, and the two-level bootstrap on known per-batch times."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.rounds import BatchSample, control_ratio, rounds_ratio, speedup
+from bench.store import ResultStore
+from tests.test_cli import FAST, bench
+from tests.test_sweep import _tatoeba_dir
+
+
+def test_batch_sample_is_even_deterministic_and_bounded():
+    def sample() -> BatchSample:
+        s = BatchSample(4)
+        for n in range(100):
+            ids = np.full((2, 3 + n % 5), n)
+            s.offer(ids, np.ones_like(ids))
+        return s
+
+    a, b = sample(), sample()
+    assert len(a.kept) < 8  # never more than twice the target held
+    picked = [int(ids[0, 0]) for ids, _ in a.batches()]
+    assert picked == [int(ids[0, 0]) for ids, _ in b.batches()] and len(picked) == 4
+    assert picked[0] == 0 and picked[-1] >= 64  # spread over the whole pass, not its first batches
+
+
+def test_rounds_ratio_recovers_a_known_speedup_and_its_interval_covers_it():
+    rng = np.random.default_rng(1)
+    base = [rng.uniform(0.9, 1.1, 30) * 2.0 for _ in range(4)]
+    variant = [b / 2.0 * rng.uniform(0.95, 1.05, 30) for b in base]
+    ratio, ci = rounds_ratio(base, variant, paired_batches=True)
+    assert ratio == pytest.approx(2.0, rel=0.03)
+    assert ci is not None and ci[0] < 2.0 < ci[1] and ci[1] - ci[0] < 0.2
+    same, same_ci = rounds_ratio(base, [b.copy() for b in base], paired_batches=True)
+    assert same == 1.0 and same_ci == (1.0, 1.0)  # identical times: no spread
+    assert rounds_ratio(base[:1], variant[:1], paired_batches=True)[1] is None  # one round: no interval
+
+
+@pytest.mark.slow
+def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resumes_them(tiny_encoder, tmp_path):
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "rounds"
+    args = ["sweep", "--models", tiny_encoder, "--backends", "eager,onnx", "--tasks", "tatoeba", "--langs", "de",
+            "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out, "--eval-batch-size", "4",
+            "--rounds", "3", "--control", "--round-min-time", "0.2", *FAST]
+    bench(*args, check_rc=0)
+    records = {r["backend"]: r for r in ResultStore(out).read()}
+    eager, onnx = records["eager"]["speed"], records["onnx"]["speed"]
+    assert eager["batch_digest"] == onnx["batch_digest"] and eager["batches"] == 6  # 12 pairs, 4 per batch
+    assert eager["examples"] == 12 and eager["sequences"] == 24
+    assert [len(t["batch_seconds"]) for t in eager["rounds"]] == [6, 6, 6]
+    assert len({t["pid"] for t in eager["rounds"] + onnx["rounds"] + eager["control"]}) == 9  # a process per turn
+    orders = {}
+    for line in (out / "rounds.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        orders.setdefault(entry["round"], {})[entry["position"]] = entry["member"]
+    assert len(orders) == 3 and len({tuple(o[p] for p in sorted(o)) for o in orders.values()}) == 3  # rotated
+    ratio, ci = speedup(eager, onnx)
+    assert ratio > 0 and ci is not None and ci[0] <= ratio <= ci[1]
+    control, control_ci = control_ratio(eager)
+    assert control > 0 and control_ci is not None
+    assert eager["examples_per_s_ci95"][0] <= eager["examples_per_s"] <= eager["examples_per_s_ci95"][1]
+    # resumed: nothing timed again
+    before = (out / "rounds.jsonl").read_text()
+    bench(*args, check_rc=0)
+    assert (out / "rounds.jsonl").read_text() == before
