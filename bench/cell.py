@@ -10,12 +10,21 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any, Mapping
 
 from models.errors import UserError
 from models.files import write_json_atomic
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write the disk (or a file-size limit) refused
+# What a sweep cell keeps of its accuracy record (bench.schema.AccuracyRecord); threads: the task-throughput pass's.
+ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
+                    "split", "layer", "data_sources", "per_example", "batching", "task_throughput",
+                    "input_lengths", "max_examples", "threads")
+
+
+def accuracy_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in ACCURACY_SUMMARY if k in record}
 
 
 def run_cell(spec: dict) -> dict:
@@ -25,7 +34,6 @@ def run_cell(spec: dict) -> dict:
     from bench.measure import inference_peak_mb, parity_failure, time_point
     from bench.plan import CellPlan
     from bench.rounds import BATCHES_FILE, BatchSample
-    from bench.schema import accuracy_summary
     from bench.tasks import get_task
     from bench.variant import prepare_variant
     from export.isolate import peak_rss_mb

@@ -18,7 +18,7 @@ import platform
 from pathlib import Path
 from typing import Any, cast
 
-# The cell spec's keys that change a cell's numbers (bench.sweep._cell_spec); model paths and output places do not.
+# The cell spec's keys that change a cell's numbers (bench.plan.sweep_cell_plan); model paths and output places do not.
 SETTINGS = ("backend", "device", "langs", "split", "max_examples", "batch_sizes", "seq_lens", "data_dir",
             "random_init", "threads", "timing", "eval_batch_size", "batching", "max_tokens", "min_agreement")
 # What another node of a Ray cluster may legitimately differ in (host, CPU); packages and source may not.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.harness import TimingConfig
@@ -30,7 +31,7 @@ class CellPlan:
     batch_sizes: tuple[int, ...]
     seq_lens: tuple[int, ...]
     random_init: bool
-    threads: int  # fixed by the plan, the same on every node (bench.sweep.planned_threads)
+    threads: int  # fixed by the plan, the same on every node (planned_threads)
     timing: TimingConfig
     eval_batch_size: int
     batching: tuple[str, ...]
@@ -69,3 +70,33 @@ class CellPlan:
     @property
     def language_list(self) -> list[str] | None:
         return list(self.langs) if self.langs is not None else None
+
+
+def planned_threads(cfg: Any) -> int:
+    """Every cell's thread count, fixed by the sweep's plan (--threads, else the driver's physical cores): the same
+    on every node, and what a Ray cell reserves there. `cfg`: a bench.sweep.SweepConfig."""
+    from bench.env import default_threads
+
+    return cfg.threads or default_threads()
+
+
+def _absolute(model: str) -> str:
+    """A model given as a path, made absolute: the cell may run in another directory (or on another node)."""
+    return str(Path(model).resolve()) if Path(model).exists() else model
+
+
+def sweep_cell_plan(cfg: Any, cell: dict[str, Any], scored: dict[str, Any], choice: BackendChoice) -> CellPlan:
+    """The plan of one cell of a sweep (`cfg`: its bench.sweep.SweepConfig). `scored`: the langs, max_examples and
+    split of the cell's model and task (SweepConfig.scored_examples); `choice`: its backend label looked up and
+    resolved once for the whole sweep."""
+    return CellPlan(
+        cell_id=cell["cell_id"], model=_absolute(cell["model"]), backend=cell["backend"], task=cell["task"],
+        choice=choice, device=cfg.device, langs=tuple(scored["langs"]) if scored["langs"] is not None else None,
+        split=scored["split"], max_examples=scored["max_examples"],
+        data_dir=str(cfg.data_dir.resolve()) if cfg.data_dir else None,
+        batch_sizes=tuple(cfg.batch_sizes), seq_lens=tuple(cfg.seq_lens), random_init=cfg.random_init,
+        threads=planned_threads(cfg), timing=cfg.timing, eval_batch_size=cfg.eval_batch_size,
+        batching=tuple(cfg.batching), max_tokens=cfg.max_tokens, min_agreement=cfg.min_agreement,
+        predictions_dir=str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_")),
+        round_batches=cfg.round_batches if cfg.rounds else 0,
+    )

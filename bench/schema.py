@@ -233,9 +233,6 @@ class SweepCellRecord(TypedDict):
 
 KINDS: dict[str, type] = {"performance": PerformanceRecord, "accuracy": AccuracyRecord,
                           "sweep_cell": SweepCellRecord}
-ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
-                    "split", "layer", "data_sources", "per_example", "batching", "task_throughput",
-                    "input_lengths", "max_examples", "threads")  # threads: the task-throughput pass's
 
 
 R = TypeVar("R", bound=Mapping[str, Any])
@@ -295,9 +292,3 @@ def accuracy_record(**fields: Any) -> AccuracyRecord:
 def sweep_cell_record(**fields: Any) -> SweepCellRecord:
     return validate({"schema_version": SCHEMA_VERSION, "kind": "sweep_cell", "timestamp": now_utc(),
                      **fields})  # type: ignore[return-value]
-
-
-def accuracy_summary(record: AccuracyRecord) -> dict[str, Any]:
-    """What a sweep cell keeps of its accuracy record."""
-    fields: dict[str, Any] = dict(record)
-    return {k: fields[k] for k in ACCURACY_SUMMARY if k in fields}

@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.config import (batching_option, csv, data_dir_option, device_option, int_list, langs_option,
                           max_examples_option, max_tokens_option, option, split_option, threads_option)
 from bench.harness import TimingConfig
+from bench.plan import planned_threads, sweep_cell_plan
 from bench.resume import changed_cells, check_settings, measurement_settings
 from bench.schema import sweep_cell_record
 from bench.rounds import DISTURBED_CORES
@@ -179,30 +180,6 @@ SCORED = ("langs", "max_examples", "split")  # what a group may set for its own 
 GROUP_KEYS = (*GROUPED, *SCORED)
 
 
-def _absolute(model: str) -> str:
-    """A model given as a path, made absolute: the cell may run in another directory (or on another node)."""
-    return str(Path(model).resolve()) if Path(model).exists() else model
-
-
-def _cell_spec(cfg: SweepConfig, cell: dict, scored: dict, choice) -> dict:
-    """The cell's plan (bench.plan.CellPlan) as the dict that travels to its process. `scored`: the langs,
-    max_examples and split of the cell's model and task (SweepConfig.scored_examples); `choice`: its backend
-    label looked up and resolved once for the whole sweep."""
-    from bench.plan import CellPlan
-
-    return CellPlan(
-        cell_id=cell["cell_id"], model=_absolute(cell["model"]), backend=cell["backend"], task=cell["task"],
-        choice=choice, device=cfg.device, langs=tuple(scored["langs"]) if scored["langs"] is not None else None,
-        split=scored["split"], max_examples=scored["max_examples"],
-        data_dir=str(cfg.data_dir.resolve()) if cfg.data_dir else None,
-        batch_sizes=tuple(cfg.batch_sizes), seq_lens=tuple(cfg.seq_lens), random_init=cfg.random_init,
-        threads=planned_threads(cfg), timing=cfg.timing, eval_batch_size=cfg.eval_batch_size,
-        batching=tuple(cfg.batching), max_tokens=cfg.max_tokens, min_agreement=cfg.min_agreement,
-        predictions_dir=str(cfg.out.resolve() / "predictions" / cell["cell_id"].replace("|", "__").replace("/", "_")),
-        round_batches=cfg.round_batches if cfg.rounds else 0,
-    ).to_dict()
-
-
 def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> list[str]:
     """The rounds (bench.rounds) after the accuracy cells, in processes of their own that end with each turn."""
     from bench.rounds import run_rounds
@@ -213,14 +190,6 @@ def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> 
                 "cluster's nodes (run the sweep with the local executor there for intervals)")
         return []
     return run_rounds(cfg, store, specs, log)
-
-
-def planned_threads(cfg: SweepConfig) -> int:
-    """Every cell's thread count, fixed by the plan (--threads, else the driver's physical cores): the same on
-    every node, and what a Ray cell reserves there."""
-    from bench.env import default_threads
-
-    return cfg.threads or default_threads()
 
 
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
@@ -261,7 +230,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         log(torn)
     done = store.finished()
     scored = cfg.scored_examples()  # once: each pair's group settings
-    specs = {c["cell_id"]: _cell_spec(cfg, c, scored[f"{c['model']}|{c['task']}"], choices[c["backend"]])
+    specs = {c["cell_id"]: sweep_cell_plan(cfg, c, scored[f"{c['model']}|{c['task']}"], choices[c["backend"]]).to_dict()
              for c in cells}
     changed = changed_cells(done, specs, node_specific_ok=cfg.executor != "local", log=log)
     if changed and not cfg.rerun_changed:

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from bench.rounds import BatchSample, control_ratio, rounds_ratio, speedup
+from bench.rounds import BatchSample
+from bench.speed import control_ratio, rounds_ratio, speedup
 from bench.store import ResultStore
 from tests.test_cli import FAST, bench
 from tests.test_sweep import _tatoeba_dir
