@@ -23,10 +23,13 @@ def _run_option(help: str = "sweep run directory"):
 
 @dataclass(kw_only=True)
 class ThroughputChoice:
-    """Which throughput a report ranks by: the task's own inputs (under which batching policy), or the grid."""
+    """Which throughput a report ranks by: the timing rounds, the task's own inputs (under which batching policy),
+    or the grid (reports.throughput)."""
 
-    throughput: str = option("task", "task: examples/s on the task's own inputs; fixed-shape: the timing grid's "
-                                     "padded synthetic batches", choices=["task", "fixed-shape"])
+    throughput: str = option("rounds", "rounds: examples/s of the sweep's timing rounds, with intervals (falls back "
+                                       "to task when the run has none, and says so); task: one pass over the task's "
+                                       "own inputs; fixed-shape: the timing grid's padded synthetic batches",
+                             choices=["rounds", "task", "fixed-shape"])
     batching: str | None = option(None, "task throughput under this batching policy", metavar="POLICY",
                                   shown_default="the run's scored policy")
 
@@ -55,17 +58,17 @@ class CompareConfig:
 def _timing(args, base=None):
     from dataclasses import asdict
 
-    from bench.harness import TimingConfig
+    from bench.timing.harness import TimingConfig
 
     return TimingConfig(**{**(asdict(base) if base else {}), **given(TimingConfig, args),
                            "warmup_min_s": None})
 
 
 def cmd_run(args) -> int:
-    from bench.run import RunConfig, run_benchmark
-    from bench.tables import print_run_table
+    from bench.commands.run import RunConfig, run_benchmark
+    from bench.commands.tables import print_run_table
 
-    from bench.measure import parity_failure
+    from bench.timing.measure import parity_failure
 
     records = run_benchmark(from_args(RunConfig, args, timing=_timing(args), command=args.command_line))
     print_run_table(records)
@@ -78,15 +81,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from bench.evaluate import EvalConfig, run_eval
-    from bench.tables import print_eval_table
+    from bench.commands.evaluate import EvalConfig, run_eval
+    from bench.commands.tables import print_eval_table
 
     print_eval_table(run_eval(from_args(EvalConfig, args, command=args.command_line)))
     return 0
 
 
 def cmd_finetune(args) -> int:
-    from bench.finetune import FinetuneConfig, run_finetune
+    from bench.commands.finetune import FinetuneConfig, run_finetune
     from models.training.finetuning import FinetuneSettings
 
     out = run_finetune(from_args(FinetuneConfig, args, settings=from_args(FinetuneSettings, args)))
@@ -95,7 +98,7 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_stilts(args) -> int:
-    from bench.finetune import StiltsConfig, run_stilts
+    from bench.commands.finetune import StiltsConfig, run_stilts
     from models.training.finetuning import FinetuneSettings
 
     first, second = run_stilts(from_args(StiltsConfig, args, settings=from_args(FinetuneSettings, args)))
@@ -104,7 +107,7 @@ def cmd_stilts(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from bench.sweep import SweepConfig, run_sweep
+    from bench.commands.sweep import SweepConfig, run_sweep
     from reports.terminal import print_sweep_table
 
     overrides = given(SweepConfig, args)
@@ -121,7 +124,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_best(args) -> int:
-    from reports.analysis import choose_throughput
+    from reports.throughput import choose_throughput
     from reports.report import load_run
     from reports.terminal import print_best
 
@@ -152,8 +155,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_regress(args) -> int:
-    from bench.regress import RegressConfig, run_regress
-    from bench.tables import print_regress_table
+    from bench.commands.regress import RegressConfig, run_regress
+    from bench.commands.tables import print_regress_table
 
     cfg = from_args(RegressConfig, args)
     if not cfg.save and not cfg.compare:
@@ -168,7 +171,7 @@ def cmd_regress(args) -> int:
 
 
 def cmd_distill(args) -> int:
-    from bench.distill import DistillConfig, run_distill
+    from bench.commands.distill import DistillConfig, run_distill
     from models.training.distillation import DistillSettings
 
     out = run_distill(from_args(DistillConfig, args, settings=from_args(DistillSettings, args)))
@@ -177,7 +180,7 @@ def cmd_distill(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bench.tables import ListConfig, print_backend_options, print_listing
+    from bench.commands.tables import ListConfig, print_backend_options, print_listing
 
     cfg = from_args(ListConfig, args)
     if cfg.options:
@@ -197,13 +200,13 @@ def _command(sub, name: str, help: str, func, *configs):
 
 def build_parser() -> argparse.ArgumentParser:
     # Light imports only: the configs' modules import no torch, so `bench --help` stays fast.
-    from bench.distill import DistillConfig
-    from bench.evaluate import EvalConfig
-    from bench.finetune import FinetuneConfig, StiltsConfig
-    from bench.harness import TimingConfig
-    from bench.regress import RegressConfig
-    from bench.run import RunConfig
-    from bench.sweep import SweepConfig
+    from bench.commands.distill import DistillConfig
+    from bench.commands.evaluate import EvalConfig
+    from bench.commands.finetune import FinetuneConfig, StiltsConfig
+    from bench.timing.harness import TimingConfig
+    from bench.commands.regress import RegressConfig
+    from bench.commands.run import RunConfig
+    from bench.commands.sweep import SweepConfig
     from models.training.distillation import DistillSettings
     from models.training.finetuning import FinetuneSettings
 
@@ -230,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
              RegressConfig)
     _command(sub, "distill", "distil a smaller student from a teacher checkpoint", cmd_distill,
              DistillConfig, DistillSettings)
-    from bench.tables import ListConfig
+    from bench.commands.tables import ListConfig
 
     _command(sub, "list", "models, backends (and whether each runs here), tasks; a backend's options", cmd_list,
              ListConfig)

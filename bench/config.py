@@ -173,7 +173,7 @@ def split_option():
 
 def batching_option():
     return option(help="batching policies of the task-throughput passes, comma-separated: fixed, dynamic, sorted, "
-                       "tokens (the first is scored; see bench/batching.py)", parse=csv,
+                       "tokens (the first is scored; see bench/timing/batching.py)", parse=csv,
                   default_factory=lambda: ["sorted"])
 
 

@@ -29,7 +29,7 @@ class ParityBound:
     Bounds are recorded measurements with a margin: max_abs_diff about 1.5x the measured value (fp32 paths: a
     fixed 1e-4 on the demo model, 1e-3 on the tiny one), agreement one sentence of 16 below the measured one.
     int8 numerics depend on the instruction set (fbgemm's and MLAS's kernels differ with and without VNNI), so the
-    demo model's bounds are per CPU class (bench.env.isa_class); a class a backend has no bound for asserts
+    demo model's bounds are per CPU class (bench.records.env.isa_class); a class a backend has no bound for asserts
     nothing there until one is measured."""
 
     max_abs_diff: float
@@ -128,7 +128,7 @@ class Backend:
     # (tests/benchmarks/test_guards.py). Subclasses inherit their parent's: a quantising subclass states its own.
     tiny_parity: ClassVar[ParityBound] = FP32_TINY
     demo_parity: ClassVar[dict[str, ParityBound]] = {"vnni": FP32_DEMO, "avx2": FP32_DEMO}
-    # The least agreement of predictions with eager fp32 on the parity sentences (bench.parity) for a variant
+    # The least agreement of predictions with eager fp32 on the parity sentences (bench.variants.parity) for a variant
     # to count: below it a variant is marked failed (`--min-agreement` overrides). fp32 paths allow one flip
     # of 16 (near-ties); reduced precision and quantisation are judged by the accuracy gate, this bound only
     # catches broken variants (a wrong layer or mask agrees about 1 time in 16).
@@ -151,7 +151,7 @@ class Backend:
         export."""
 
     def cpu_acceleration(self, isa: dict) -> dict:
-        """Whether this CPU has the instructions this path is built for, from the detected ISA (bench.env)."""
+        """Whether this CPU has the instructions this path is built for, from the detected ISA (bench.records.env)."""
         if not self.isa_features:
             return {"needs": [], "accelerated": None, "note": "fp32 kernels: no special instructions needed"}
         have = [f for f in self.isa_features if isa.get(f)]

@@ -1,7 +1,7 @@
 """torch.compile (Inductor) of the eager fp32 model. Compilation happens on the first calls for each
 shape, so the harness's warm-up absorbs it; the compile time is not part of the timed iterations.
 
-Shape changes (the ragged batches of task throughput, bench.batching): option `shapes`. `auto` (default) is
+Shape changes (the ragged batches of task throughput, bench.timing.batching): option `shapes`. `auto` (default) is
 torch's automatic dynamic shapes: the first shape gets a specialised graph, the first shape change one graph
 with symbolic batch and length that serves the rest (two compiles per pass instead of one per shape, and no
 silent fall-back to eager once dynamo's recompile limit of 8 is hit). `static` compiles every new shape

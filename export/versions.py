@@ -1,5 +1,5 @@
 """Installed package versions: an artifact's cache key holds the libraries its bytes depend on, and every
-record holds the whole list (bench.env)."""
+record holds the whole list (bench.records.env)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -5,96 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def ok_cells(records: list[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok"]
-
-
-def has_accuracy(record: dict) -> bool:
-    return "scores" in (record.get("accuracy") or {})
-
-
-def default_shape(records: list[dict]) -> tuple[int, int] | None:
-    """The shape frontiers are drawn at: the largest batch size with the smallest sequence length."""
-    shapes = {(p["batch_size"], p["seq_len"]) for r in ok_cells(records) for p in r.get("performance", [])}
-    if not shapes:
-        return None
-    largest = max(b for b, _ in shapes)
-    return largest, min(s for b, s in shapes if b == largest)
-
-
-def throughput_at(record: dict, shape: tuple[int, int] | None) -> float | None:
-    for p in record.get("performance", []):
-        if shape is None or (p["batch_size"], p["seq_len"]) == tuple(shape):
-            return p["throughput"]
-    return None
-
-
-@dataclass(frozen=True)
-class Throughput:
-    """Which throughput an analysis reads. `task`: examples/s over the task's own inputs under one batching
-    policy, timed during the accuracy pass (bench.batching; the default). `fixed-shape`: sequences/s of the
-    timing grid's synthetic padded batches at one (batch, sequence length)."""
-
-    kind: str  # "task" or "fixed-shape"
-    policy: str | None = None  # task: the batching policy
-    shape: tuple[int, int] | None = None  # fixed-shape: (batch size, sequence length)
-    note: str = ""  # why this choice was made, when it was not the one asked for
-
-    def of(self, record: dict) -> float | None:
-        if self.kind == "task":
-            block = ((record.get("accuracy") or {}).get("task_throughput") or {}).get(self.policy)
-            return block["examples_per_s"] if block else None
-        return throughput_at(record, self.shape)
-
-    @property
-    def unit(self) -> str:
-        return "examples/s" if self.kind == "task" else "seq/s"
-
-    @property
-    def caption(self) -> str:
-        if self.kind == "task":
-            return (f"task throughput: examples/s over each task's own test inputs, **{self.policy}** batching, "
-                    "model time only (tokenisation timed apart)")
-        if self.shape is None:
-            return "fixed-shape throughput: no timing data"
-        return (f"fixed-shape throughput: sequences/s of synthetic batches padded to batch {self.shape[0]} x "
-                f"sequence length {self.shape[1]}")
-
-    @property
-    def short(self) -> str:
-        return f"{self.policy} batching" if self.kind == "task" else \
-            f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
-
-
-THROUGHPUT_KINDS = ("task", "fixed-shape")
-
-
-def choose_throughput(records: list[dict], kind: str = "task", policy: str | None = None) -> Throughput:
-    """The throughput a report or `bench best` reads: task throughput under the run's scored policy (or
-    `policy`) when every cell with accuracy measured it; else the fixed-shape grid, with a note saying why."""
-    from models.errors import UserError
-
-    if kind not in THROUGHPUT_KINDS:
-        raise UserError(f"--throughput is one of {', '.join(THROUGHPUT_KINDS)}, not '{kind}'")
-    fixed = Throughput("fixed-shape", shape=default_shape(records))
-    if kind == "fixed-shape":
-        return fixed
-    cells = [r for r in ok_cells(records) if has_accuracy(r)]
-    measured = [set((r["accuracy"].get("task_throughput") or {})) for r in cells]
-    common = set.intersection(*measured) if measured else set()
-    if policy is not None:
-        if policy not in common:
-            raise UserError(f"no task throughput under '{policy}' batching in every cell of this run "
-                            f"(measured: {', '.join(sorted(common)) or 'none'}); rerun the sweep with --batching")
-        return Throughput("task", policy=policy)
-    scored = [r["accuracy"].get("batching") for r in cells if r["accuracy"].get("batching") in common]
-    if scored:
-        return Throughput("task", policy=max(set(scored), key=scored.count))
-    why = ("no cell has accuracy" if not cells else "its cells were measured before task throughput existed "
-           "(schema < 3)" if not any(measured) else "its cells measured no batching policy in common")
-    return Throughput("fixed-shape", shape=fixed.shape, note=f"task throughput unavailable ({why}); "
-                                                              "fixed-shape throughput shown instead")
+from reports.cells import has_accuracy, ok_cells
+from reports.throughput import Throughput, choose_throughput
 
 
 def reference(records: list[dict], model: str, task: str) -> dict | None:
@@ -173,7 +85,7 @@ def gate(records: list[dict], rule: dict) -> list[GateResult]:
 
 def _drop_interval(ref_acc: dict, acc: dict, higher_is_better: bool) -> dict | None:
     """Paired bootstrap of the drop over the same examples, when both cells kept their per-example values."""
-    from bench.metrics import paired_bootstrap_drop
+    from bench.tasks.metrics import paired_bootstrap_drop
 
     ref_pe, var_pe = ref_acc.get("per_example") or {}, acc.get("per_example") or {}
     langs = [lang for lang in acc["scores"] if ref_pe.get(lang) and var_pe.get(lang)]
@@ -278,14 +190,30 @@ def best_within(records: list[dict], within: float, task: str, measure: Throughp
     cell = best["cell"]
     own = reference(records, cell["model"], task)
     thr = measure.of(cell)
+    over_top, over_own = measure.ratio(top, cell), measure.ratio(own, cell) if own else None
+    tied = []
+    for e in qualified:
+        if e is not best:
+            ratio = measure.ratio(e["cell"], cell)  # the fastest over this one
+            if ratio and ratio[1] and ratio[1][0] <= 1.0:
+                tied.append({"variant": e["cell"]["cell_id"], "throughput": measure.of(e["cell"]),
+                             "throughput_ci": measure.interval(e["cell"]), "drop": e["drop"], "drop_ci": e["drop_ci"],
+                             "fastest_over_it": ratio[0], "fastest_over_it_ci": ratio[1]})
     return {
         "task": task, "measure": measure, "within": within, "worst_language": worst_language,
         "variant": cell["cell_id"], "model": cell["model"], "backend": cell["backend"], "throughput": thr,
+        "throughput_ci": measure.interval(cell),
         "accuracy": cell["accuracy"]["average"], "reference": top["cell_id"],
         "reference_accuracy": top["accuracy"]["average"], "accuracy_drop": best["drop"], "drop_ci": best["drop_ci"],
         "qualified_by": best["qualified_by"],
-        "speedup_vs_reference": thr / measure.of(top) if measure.of(top) else None,
-        "speedup_vs_own_eager": thr / measure.of(own) if own and measure.of(own) else None,
+        "speedup_vs_reference": over_top[0] if over_top else None,
+        "speedup_vs_reference_ci": over_top[1] if over_top else None,
+        "speedup_vs_own_eager": over_own[0] if over_own else None,
+        "speedup_vs_own_eager_ci": over_own[1] if over_own else None,
+        # Qualifying variants the fastest's speed cannot be told from: the 95% interval of the fastest's speedup
+        # over each (same rounds, paired) reaches 1.00. Without intervals (one pass per variant) nothing is tied.
+        "tied": sorted(tied, key=lambda t: -t["throughput"]),
+        "ties_decidable": measure.kind == "rounds",
         "passed_over": [{"variant": e["cell"]["cell_id"], "throughput": measure.of(e["cell"]), "drop": e["drop"],
                          "drop_ci": e["drop_ci"]} for e in passed_over if measure.of(e["cell"]) > thr],
     }

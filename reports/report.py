@@ -7,11 +7,12 @@ import html
 import time
 from pathlib import Path
 
-from bench.schema import SweepCellRecord
-from bench.store import ResultStore
+from bench.records.schema import SweepCellRecord
+from bench.records.store import ResultStore
 from models.errors import UserError
 from models.files import write_text_atomic
-from reports.analysis import choose_throughput, default_shape, gate
+from reports.analysis import gate
+from reports.throughput import choose_throughput, default_shape
 from reports.base import ReportContext
 from reports.sections import SECTIONS
 

@@ -6,9 +6,10 @@ from rich.console import Console
 from rich.markup import escape  # cell ids hold variant options in brackets, which rich would read as markup
 from rich.table import Table
 
-from bench.schema import SweepCellRecord
+from bench.records.schema import SweepCellRecord
 from bench.console import fmt, wide_console
-from reports.analysis import Throughput, best_within, choose_throughput, gate
+from reports.analysis import best_within, gate
+from reports.throughput import Throughput, choose_throughput
 
 
 def print_sweep_table(records: list[dict], rule: dict, console: Console | None = None) -> None:
@@ -72,6 +73,8 @@ def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] |
     print(f"within {within:g}: the average drop's 95% interval (paired bootstrap against the reference) lies "
           f"within {points}" + (f", and every language's within {worst_language:g}" if worst_language
                                 is not None else "") + f". Reference: {REFERENCE_RULE}.")
+    print(f"Speed: {measure.caption.replace('**', '')}. Tied: a qualifying variant that the fastest's speedup over "
+          "it cannot separate (its 95% interval reaches 1.00).")
     found = False
     for task in tasks or sorted({r["task"] for r in records if r.get("status") == "ok"}):
         b = best_within(records, within, task, measure, worst_language)
@@ -79,17 +82,33 @@ def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] |
             print(f"{task}: {b['error']}")
             continue
         found = True
-        own = (f"{b['speedup_vs_own_eager']:.2f}x over eager fp32 of {b['model']}, "
-               if b["speedup_vs_own_eager"] else "")
+        own = (f"{_times(b['speedup_vs_own_eager'], b['speedup_vs_own_eager_ci'])} over eager fp32 of "
+               f"{b['model']}, " if b["speedup_vs_own_eager"] else "")
         interval = (f" [{b['drop_ci'][0]:+.2f}, {b['drop_ci'][1]:+.2f}]" if b["drop_ci"] else
                     "" if b["qualified_by"] == "interval" else ", point estimate: no per-example values")
+        over_top = (f"{_times(b['speedup_vs_reference'], b['speedup_vs_reference_ci'])} over the reference, "
+                    if b["speedup_vs_reference"] else "")
         print(f"{task}: fastest within {within:g} point(s) of {b['reference']} "
-              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {b['throughput']:.1f} {measure.unit} ({measure.short}), "
-              f"{own}{b['speedup_vs_reference']:.2f}x over the reference, "
+              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {_speed(b['throughput'], b['throughput_ci'])} "
+              f"{measure.unit} ({measure.short}), {own}{over_top}"
               f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points{interval})")
+        for t in b["tied"]:
+            print(f"  tied: {t['variant']}, {_speed(t['throughput'], t['throughput_ci'])} {measure.unit}; the "
+                  f"fastest over it {_times(t['fastest_over_it'], t['fastest_over_it_ci'])}: its interval reaches "
+                  "1.00, so the rounds cannot tell them apart")
+        if not b["ties_decidable"]:
+            print("  (no speed intervals in this measure: ties cannot be decided; run the sweep with --rounds)")
         for p in b["passed_over"]:
             ci = f" [{p['drop_ci'][0]:+.2f}, {p['drop_ci'][1]:+.2f}]" if p["drop_ci"] else ""
             print(f"  passed over: {p['variant']}, {p['throughput']:.1f} {measure.unit}, drop {p['drop']:+.2f}{ci}: "
                   f"not within {within:g} by its interval" + (" or a language's" if worst_language is not None
                                                               else ""))
     return found
+
+
+def _speed(value: float, ci) -> str:
+    return f"{value:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def _times(value: float, ci) -> str:
+    return f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

@@ -66,8 +66,8 @@ def test_run_with_baseline_writes_records_with_measured_speedup(tiny_encoder, tm
         assert onnx["parity"]["max_abs_diff"] < 1e-3
     # records load with pandas
     series = pd.read_json(files[0], typ="series")
-    assert series["schema_version"] == 4  # bench.schema.SCHEMA_VERSION
-    from bench.records import load_records
+    assert series["schema_version"] == 4  # bench.records.schema.SCHEMA_VERSION
+    from bench.records.run_records import load_records
 
     frame = load_records(out)
     assert len(frame) == 4 and "latency_ms.p99" in frame.columns

@@ -8,8 +8,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from bench.env import this_cpu_isa
-from bench.parity import compare, parity_inputs
+from bench.records.env import this_cpu_isa
+from bench.variants.parity import compare, parity_inputs
 from export.artifacts import ensure_artifact
 from export.registry import BACKENDS, get_backend
 from export.torch_runner import TorchRunner, load_wrapper
@@ -123,8 +123,8 @@ def test_every_cpu_backend_says_what_it_needs():
 def test_speed_and_numerics_classes_follow_the_detected_instruction_sets(monkeypatch):
     """Zen 3 (AVX2), Zen 4 (AVX-512 VNNI/BF16) and Intel with AMX: numerics bounds per int8 class, speed floors per
     speed class (AMX hosts run eager fp32 on oneDNN at full speed, so ONNX Runtime fp32 gains nothing there)."""
-    from bench.env import isa_class, speed_class
-    from bench.schema import cpu_isa
+    from bench.records.env import isa_class, speed_class
+    from bench.records.schema import cpu_isa
 
     monkeypatch.delenv("STILTS_BENCH_ISA_CLASS", raising=False)
     zen3, zen4 = cpu_isa({"avx2", "fma"}), cpu_isa({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})

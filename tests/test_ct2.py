@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.parity import compare, parity_inputs
+from bench.variants.parity import compare, parity_inputs
 from export.artifacts import ensure_artifact
 from export.registry import get_backend
 from export.torch_runner import TorchRunner, load_wrapper

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from bench.distill import DistillConfig, run_distill
+from bench.commands.distill import DistillConfig, run_distill
 from models.taskdata.distillation_text import load_training_text
 from models.training.distillation import DistillSettings, StepBudget, resolve_precision
 from models.training.losses import in_batch_contrastive, masked_softened_kl, softened_kl
 from models.training.students import build_student, kept_layers
 from models.errors import UserError
-from bench.parity import PARITY_TEXTS
+from bench.variants.parity import PARITY_TEXTS
 from models.checkpoint import resolve_checkpoint
 from models.heads import load_model
 from tests.conftest import build_tiny_checkpoint

@@ -32,10 +32,11 @@ def test_the_tree_keeps_its_floors():
 
 @needs_linter
 @pytest.mark.parametrize("module, climbing, contract", [
-    ("models/files.py", "from bench.env import collect_env", "Floors"),
+    ("models/files.py", "from bench.records.env import collect_env", "Floors"),
     ("export/isolate.py", "import reports.analysis", "Only the CLI imports reports"),
-    ("bench/run.py", "from bench.sweep import run_sweep", "No command module imports another"),
+    ("bench/commands/run.py", "from bench.commands.sweep import run_sweep", "No command module imports another"),
     ("models/registry.py", "from models.checkpoint import Checkpoint", "No circle of imports"),
+    ("bench/records/store.py", "from bench.timing.harness import TimingConfig", "bench's rooms"),
 ])
 def test_a_climbing_import_breaks_the_build(tmp_path, module, climbing, contract):
     for package in PACKAGES:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import TimingConfig, median_ci, summarize, time_runner
+from bench.timing.harness import TimingConfig, median_ci, summarize, time_runner
 from export.base import Runner
 from export.inputs import TokenSpec, synthetic_batch
-from bench.records import load_records, save_record
+from bench.records.run_records import load_records, save_record
 from models.files import write_json_atomic
 
 SPEC = TokenSpec(n_pieces=250002, bos=0, eos=2, pad=1, specials=frozenset({0, 1, 2, 3, 250001}))
@@ -85,7 +85,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_records_validate_and_load(tmp_path):
-    from bench.schema import SchemaError
+    from bench.records.schema import SchemaError
 
     with pytest.raises(SchemaError, match="performance lacks .*throughput"):
         save_record(tmp_path, {"kind": "performance", "model": "x"})
@@ -99,8 +99,8 @@ def test_records_validate_and_load(tmp_path):
 
 
 def performance_record_for_tests(**overrides) -> dict:
-    from bench.env import collect_env
-    from bench.schema import performance_record
+    from bench.records.env import collect_env
+    from bench.records.schema import performance_record
 
     latency = {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0, "p50_ci95": None}
     fields = dict(model="m", checkpoint="/m", trained=True, backend="onnx", options={}, device="cpu", batch_size=8,

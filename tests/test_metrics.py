@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.metrics import accuracy, bucc_f1, mlqa, seqeval_f1, squad_v1
+from bench.tasks.metrics import accuracy, bucc_f1, mlqa, seqeval_f1, squad_v1
 from bench.tasks.qa import best_span
 
 
@@ -73,7 +73,7 @@ def test_bucc_threshold_maximises_f1():
 def test_bucc_decomposes_per_source_sentence_at_its_threshold():
     """Summed per source sentence at the chosen threshold, the counts give bucc_f1's F1: the paired bootstrap
     resamples source sentences with that threshold held."""
-    from bench.metrics import bucc_per_source, per_example_metric
+    from bench.tasks.metrics import bucc_per_source, per_example_metric
 
     gold = {("a", "x"), ("b", "y"), ("c", "z")}
     candidates = [(0.9, "a", "x"), (0.8, "b", "q"), (0.7, "d", "w"), (0.6, "c", "z"), (0.5, "e", "v")]
@@ -114,7 +114,7 @@ def test_best_span_maps_tokens_back_to_characters():
 
 
 def test_entity_counts_sum_to_seqeval_f1_exactly():
-    from bench.metrics import entity_counts, per_example_metric
+    from bench.tasks.metrics import entity_counts, per_example_metric
 
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"], ["B-LOC", "O"], ["O"]]
     pred = [["B-PER", "I-PER", "O", "O"], ["O", "B-ORG", "O"], ["B-LOC", "B-PER"], ["B-MISC"]]
@@ -126,7 +126,7 @@ def test_entity_counts_sum_to_seqeval_f1_exactly():
 def test_paired_bootstrap_separates_a_real_drop_from_noise():
     import numpy as np
 
-    from bench.metrics import paired_bootstrap_drop
+    from bench.tasks.metrics import paired_bootstrap_drop
 
     rng = np.random.default_rng(0)
     ref = rng.random(2000) < 0.9

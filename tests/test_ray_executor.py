@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.executors.process import marked_processes
-from bench.store import ResultStore
+from bench.records.store import ResultStore
 from tests.test_cli import BENCH, FAST, bench
 from tests.test_sweep import _tatoeba_dir
 
@@ -29,7 +29,7 @@ def _args(model, data, out, backends="eager,onnx,torchscript", *extra, executor=
 
 
 def _cell_processes() -> list[tuple[int, int]]:
-    """(pid, parent pid) of every running `python -m bench.cell` process."""
+    """(pid, parent pid) of every running `python -m bench.executors.cell` process."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -39,7 +39,7 @@ def _cell_processes() -> list[tuple[int, int]]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if b"bench.cell" in cmdline:
+        if b"bench.executors.cell" in cmdline:
             ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
             found.append((int(entry.name), ppid))
     return found

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import ResultStore
+from bench.records.store import ResultStore
 from tests.test_cli import bench
 from tests.test_sweep import HAND_MADE
 

@@ -1,5 +1,5 @@
-"""The sweep's performance run (bench.rounds): rounds over the same sampled batches, rotated order, a control member,
-resumable rounds, and the two-level bootstrap on known per-batch times."""
+"""The sweep's performance run (bench.timing.rounds): rounds over the same sampled batches, rotated order, a control
+member, resumable rounds, and the two-level bootstrap on known per-batch times."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from bench.rounds import BatchSample
-from bench.speed import control_ratio, rounds_ratio, speedup
-from bench.store import ResultStore
+from bench.timing.rounds import BatchSample
+from bench.timing.speed import control_ratio, rounds_ratio, speedup
+from bench.records.store import ResultStore
 from tests.test_cli import FAST, bench
 from tests.test_sweep import _tatoeba_dir
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import schema
-from bench.schema import SchemaError, upgrade, validate
-from bench.store import ResultStore
+from bench.records import schema
+from bench.records.schema import SchemaError, upgrade, validate
+from bench.records.store import ResultStore
 from tests.conftest import ROOT
 from tests.test_cli import bench
 
@@ -21,8 +21,8 @@ V1_RUN = Path(__file__).parent / "fixtures" / "v1-run"
 
 
 def test_every_key_of_every_record_kind_is_commented():
-    tree = ast.parse((ROOT / "bench" / "schema.py").read_text())
-    lines = (ROOT / "bench" / "schema.py").read_text().splitlines()
+    tree = ast.parse((ROOT / "bench" / "records" / "schema.py").read_text())
+    lines = (ROOT / "bench" / "records" / "schema.py").read_text().splitlines()
     typed = {name for name, obj in vars(schema).items() if typing.is_typeddict(obj)}
     bare = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in typed):

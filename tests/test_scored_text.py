@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.finetune import learned_text
+from bench.commands.finetune import learned_text
 from bench.tasks import get_task
 from models.checkpoint import resolve_checkpoint
 from models.errors import UserError

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from models.errors import UserError
-from bench.store import ResultStore
-from bench.sweep import SweepConfig
-from reports.analysis import Throughput, best_within, frontier_points, gate, pareto
+from bench.records.store import ResultStore
+from bench.commands.sweep import SweepConfig
+from reports.analysis import best_within, frontier_points, gate, pareto
+from reports.throughput import Throughput
 from tests.test_cli import BENCH, FAST, bench
 
 
@@ -75,8 +76,8 @@ def test_killed_sweep_resumes_without_duplicates_or_losses(tiny_encoder, tmp_pat
 def _cell(model, backend, task, acc, thr, params=100, status="ok", langs=None, correct=None, meta=None):
     """A hand-made sweep cell, built and validated by the schema's own builder. `correct`: language -> 0/1 per
     example (per-example values, as real cells keep them for the paired bootstrap); scores follow from them."""
-    from bench.env import collect_env
-    from bench.schema import sweep_cell_record
+    from bench.records.env import collect_env
+    from bench.records.schema import sweep_cell_record
 
     ident = {"cell_id": f"{model}|{backend}|{task}", "model": model, "backend": backend, "task": task,
              "device": "cpu", "gate": {"mode": "absolute", "points": 1.0}, "cell_seconds": 1.0}
@@ -174,6 +175,61 @@ def test_a_faster_variant_within_by_its_point_estimate_but_not_its_interval_lose
     out = capsys.readouterr().out
     assert "is demo|openvino-int8|xnli" in out and "passed over: demo|onnx-int8|xnli" in out
     assert "trained on the target task alone" in out  # the reference rule, stated
+
+
+def _timed_in_rounds(cells, seconds_per_batch, rounds=5, batches=12, seed=0):
+    """Give hand-made cells the `speed` block a sweep's timing rounds write: every cell timed in every round over
+    the same 12 batches of 8 sequences, `seconds_per_batch[backend]` each, with 5% noise per batch and a drift per
+    round that all cells share (as on a real machine); examples/s and its interval from bench's own bootstrap."""
+    import numpy as np
+
+    from bench.timing.speed import speed_rounds, throughput
+
+    rng = np.random.default_rng(seed)
+    members = [c["cell_id"] for c in cells]
+    drift = rng.normal(1.0, 0.03, rounds)
+    for c in cells:
+        turns = [{"round": r, "position": (members.index(c["cell_id"]) - r) % len(members), "pid": 1000 + r,
+                  "batch_seconds": list(seconds_per_batch[c["backend"]] * drift[r] * rng.normal(1.0, 0.05, batches)),
+                  "passes": 1, "noise": {"others_cpu_cores": 0.0, "load_average": 0.1}, "disturbed": False,
+                  "threads": {}} for r in range(rounds)]
+        block = {"members": members, "batch_digest": "same", "batches": batches, "batch_sequences": [8] * batches,
+                 "sampled_sequences": 8 * batches, "examples": 800, "sequences": 800, "pass_batches": 100,
+                 "rounds": turns}
+        value, ci = throughput(block, speed_rounds(block))
+        c["speed"] = {**block, "examples_per_s": value, "examples_per_s_ci95": list(ci)}
+    return cells
+
+
+def test_best_names_every_variant_the_rounds_cannot_separate_from_the_fastest_as_tied(capsys):
+    """Timing rounds: onnx is the point-estimate fastest, openvino is 1% slower (inside the rounds' noise: tied),
+    bf16 is 1.5x slower (not tied); every speedup carries its interval, and the report prints them."""
+    from reports.terminal import print_best
+    from reports.throughput import choose_throughput
+
+    same = [1] * 1600 + [0] * 400
+    records = _timed_in_rounds([_cell("demo", b, "xnli", 0, 10.0, correct={"de": same})
+                                for b in ("eager", "onnx", "openvino", "bf16")],
+                               {"eager": 4.0, "onnx": 1.0, "openvino": 1.01, "bf16": 1.5})
+    measure = choose_throughput(records)
+    assert measure.kind == "rounds" and measure.rounds == 5 and not measure.note
+    b = best_within(records, 1.0, "xnli", measure)
+    assert b["variant"] == "demo|onnx|xnli" and b["ties_decidable"]
+    assert [t["variant"] for t in b["tied"]] == ["demo|openvino|xnli"]
+    low, high = b["tied"][0]["fastest_over_it_ci"]
+    assert low <= 1.0 < high and b["tied"][0]["fastest_over_it"] == pytest.approx(1.01, abs=0.03)
+    low, high = b["speedup_vs_reference_ci"]
+    assert low < b["speedup_vs_reference"] < high and 3.6 < low and high < 4.4
+    low, high = b["throughput_ci"]
+    assert low < b["throughput"] < high
+    # one pass per variant (no rounds): the same records cannot decide a tie, and the report says so
+    untimed = [{k: v for k, v in r.items() if k != "speed"} for r in records]
+    assert choose_throughput(untimed).kind == "fixed-shape" and "no timing rounds" in choose_throughput(untimed).note
+    assert not best_within(untimed, 1.0, "xnli")["tied"]
+    assert print_best(records, 1.0, ["xnli"])
+    out = capsys.readouterr().out
+    assert "is demo|onnx|xnli: " in out and "tied: demo|openvino|xnli" in out and "bf16" not in out.split("tied")[1]
+    assert "two-level bootstrap (rounds, then batches)" in out and "x [" in out
 
 
 def test_the_overall_frontier_never_averages_examples_per_second_of_different_tasks():
@@ -327,7 +383,7 @@ def test_store_skips_a_torn_line(tmp_path):
 
 
 def test_store_refuses_a_record_off_the_schema(tmp_path):
-    from bench.schema import SchemaError
+    from bench.records.schema import SchemaError
 
     with pytest.raises(SchemaError, match="sweep_cell lacks"):
         ResultStore(tmp_path).put({"kind": "sweep_cell", "cell_id": "a", "status": "ok"})

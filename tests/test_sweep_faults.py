@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.executors.process import marked_processes
-from bench.store import ResultStore
+from bench.records.store import ResultStore
 from tests.test_cli import BENCH, FAST, bench
 from tests.test_sweep import _tatoeba_dir
 
@@ -174,7 +174,7 @@ def test_store_write_that_hits_a_file_size_limit_keeps_every_finished_cell(tmp_p
 import resource, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 from pathlib import Path
-from bench.store import ResultStore
+from bench.records.store import ResultStore
 from models.errors import UserError
 from tests.test_sweep import _cell
 resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 100}, resource.RLIM_INFINITY))

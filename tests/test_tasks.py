@@ -155,7 +155,7 @@ def test_finetune_udpos_then_zero_shot_beats_majority_tag(shared_data, tmp_path)
     bench("eval", "--model", ckpt, "--task", "udpos", "--data-dir", shared_data, "--langs", "de,es",
           "--out", out, check_rc=0)
     record = json.loads(next(out.glob("eval__*.json")).read_text())
-    from bench.metrics import seqeval_f1
+    from bench.tasks.metrics import seqeval_f1
 
     for lang in ("de", "es"):
         sentences, _ = get_task("udpos").load(lang, DataSource(shared_data))
@@ -258,7 +258,7 @@ def test_finetune_qa_learns_spans_it_never_saw_and_every_cpu_backend_runs_it(tmp
     bench("sweep", "--models", ckpt, "--backends", ",".join(backends), "--tasks", "xquad", "--langs", "en",
           "--data-dir", data, "--batch-sizes", "2", "--seq-lens", "128", "--out", run, *FAST,
           "--min-agreement", "0", check_rc=0)  # the parity gate has its own tests; here every path must run
-    from bench.store import ResultStore
+    from bench.records.store import ResultStore
 
     cells = {r["backend"]: r for r in ResultStore(run).read()}
     assert set(cells) == set(backends) and all(c["status"] == "ok" for c in cells.values()), \
@@ -269,7 +269,7 @@ def test_finetune_qa_learns_spans_it_never_saw_and_every_cpu_backend_runs_it(tmp
         score = cell["accuracy"]["scores"]["en"]
         # quantised paths may lose a little, never the skill; int8 numerics are coarser without VNNI (Zen 3
         # agreed less with fp32 in issue 12), so that floor follows the detected CPU class
-        from bench.env import isa_class, this_cpu_isa
+        from bench.records.env import isa_class, this_cpu_isa
 
         floor = 70 if isa_class(this_cpu_isa()) == "vnni" else 50
         if get_backend(name).calibrated:
@@ -332,7 +332,7 @@ def test_stilts_chain_keeps_the_encoder_starts_a_new_head_and_records_the_histor
 def test_an_encoder_root_is_not_an_intermediate_task(tmp_path):
     """The demo's e5 records target_task "retrieval": fine-tuning it is target-only training, not STILTs. (The
     sources are plain objects with the three attributes stilts_history reads.)"""
-    from bench.finetune import stilts_history
+    from bench.commands.finetune import stilts_history
 
     root = type("Source", (), {"name": "demo", "path": tmp_path,
                                "metadata": {"head": "encoder", "target_task": "retrieval"}})()
@@ -356,7 +356,7 @@ def test_panx_words_keep_their_colons_and_only_the_language_prefix_goes(tmp_path
 
 def test_a_tatoeba_cap_keeps_every_candidate(tmp_path):
     """--max-examples N caps the queries, never the English pool (XTREME retrieves among all 1000)."""
-    from bench.accuracy import load_task_data
+    from bench.tasks.accuracy import load_task_data
 
     (tmp_path / "tatoeba").mkdir()
     (tmp_path / "tatoeba" / "tatoeba.deu-eng.deu").write_text("".join(f"de {i}\n" for i in range(10)))
@@ -388,7 +388,7 @@ def test_a_data_directory_is_read_in_languages_xtreme_r_added(tmp_path):
 
 def test_prediction_files_are_named_as_xtremes_scorer_reads_them(tmp_path):
     """evaluate.py reads {folder}/{task}/test-{lang}.{ext}: a dev run writes those names under predictions-dev/."""
-    from bench.accuracy import prediction_path
+    from bench.tasks.accuracy import prediction_path
     from bench.tasks import get_task
 
     assert prediction_path(tmp_path, get_task("tydiqa"), "dev", "sw") == \

@@ -1,4 +1,5 @@
-"""Where sweep cells run. An executor is one module behind `bench.executors.base.Executor` plus one line here."""
+"""Where sweep cells run: a cell's plan (plan), the cell process itself (cell), and the executors that launch cells.
+An executor is one module behind `bench.executors.base.Executor` plus one line here."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Callable
 @dataclass
 class CellJob:
     cell: dict  # cell_id, model, backend, task
-    spec: dict  # what `python -m bench.cell` reads (bench.plan.sweep_cell_plan)
+    spec: dict  # what `python -m bench.executors.cell` reads (bench.executors.plan.sweep_cell_plan)
     timeout: float | None  # seconds before the cell is recorded as failed
     resources: dict  # what the cell needs: {"num_cpus": threads}, plus {"num_gpus": 1} for a CUDA cell
     mark: str  # the sweep's mark, carried by every process the cell starts (bench.executors.process)

@@ -1,4 +1,4 @@
-"""One sweep cell in a fresh process (`python -m bench.cell SPEC RESULT`), as every executor runs it: timing
+"""One sweep cell in a fresh process (`python -m bench.executors.cell SPEC RESULT`), as every executor runs it: timing
 isolation comes from the process, not from whoever launched it.
 
 No process outlives its cell. The cell starts in a session (and process group) of its own, every process of its
@@ -83,7 +83,7 @@ def run_cell_process(spec: dict, timeout: float | None, sweep: str) -> dict:
         env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", SWEEP_MARK: sweep, CELL_MARK: cell,
                PARENT_PID_VAR: str(os.getpid())}
         with open(stderr_path, "w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.cell", str(spec_path), str(result_path)],
+            proc = subprocess.Popen([sys.executable, "-m", "bench.executors.cell", str(spec_path), str(result_path)],
                                     stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True)
             try:
                 proc.wait(timeout=timeout)

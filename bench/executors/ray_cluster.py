@@ -59,7 +59,7 @@ class RayExecutor(Executor):
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
-                from bench.env import default_threads
+                from bench.records.env import default_threads
 
                 ray.init(num_cpus=self.local_cpus or default_threads(), include_dashboard=False,
                          log_to_driver=False, object_store_memory=80 * 2**20)

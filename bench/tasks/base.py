@@ -1,7 +1,7 @@
 """The task interface: each XTREME task knows its languages, metric, input format and the head it needs.
 
 `Task.load(lang, source)` returns examples; `Task.evaluate(feed, checkpoint, examples)` runs them through
-the *same runner the harness times* (batched and timed by `bench.batching.TaskFeed`) and returns scores and
+the *same runner the harness times* (batched and timed by `bench.timing.batching.TaskFeed`) and returns scores and
 predictions; `Task.format_predictions` renders
 them in XTREME's leaderboard submission layout (`predictions/{task}/test-{lang}.{ext}`)."""
 
@@ -23,9 +23,9 @@ class LanguageResult:
     n_examples: int
     predictions: Any = None
     # What the primary metric is made of, example by example, for paired bootstrap intervals on drops
-    # (bench.metrics.per_example_metric): {"kind": "mean", "values": [...]} (accuracy: 0/1, QA: F1 in 0..1) or
+    # (bench.tasks.metrics.per_example_metric): {"kind": "mean", "values": [...]} (accuracy: 0/1, QA: F1 in 0..1) or
     # {"kind": "f1_counts", "values": [[true positives, predicted, gold], ...]} (seqeval F1). None: not
-    # decomposable. BUCC: f1_counts per source sentence at the variant's own threshold, held fixed (bench.metrics).
+    # decomposable. BUCC: f1_counts per source sentence at the variant's own threshold, held fixed (bench.tasks.metrics).
     per_example: dict | None = None
 
 
@@ -49,7 +49,7 @@ class Task:
         return examples[:n]
 
     def evaluate(self, feed, checkpoint, examples, lang: str, max_length: int) -> LanguageResult:
-        """Score one language. Inputs go through `feed` (bench.batching.TaskFeed: batching policy, timing);
+        """Score one language. Inputs go through `feed` (bench.timing.batching.TaskFeed: batching policy, timing);
         tokenisation happens inside `feed.tokenizing()` so that it is timed apart from the model."""
         raise NotImplementedError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from bench.metrics import accuracy
+from bench.tasks.metrics import accuracy
 from bench.tasks.base import LanguageResult, Task
 from models.taskdata.readers import PAWSX_LABELS, XNLI_LABELS, DataSource, LabelledPair, hf_xtreme, read_pair_tsv
 

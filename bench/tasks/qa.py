@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from bench.metrics import mlqa, squad_v1
+from bench.tasks.metrics import mlqa, squad_v1
 from bench.tasks.base import LanguageResult, Task
 from models.taskdata.readers import DataSource, QAExample, hf_xtreme, read_squad_json
 

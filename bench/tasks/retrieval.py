@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from bench.metrics import accuracy, bucc_f1, bucc_per_source
+from bench.tasks.metrics import accuracy, bucc_f1, bucc_per_source
 from bench.tasks.base import LanguageResult, Task
 from models.taskdata.readers import DataSource, hf_xtreme, read_lines
 

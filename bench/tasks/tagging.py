@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from bench.metrics import entity_counts, seqeval_f1
+from bench.tasks.metrics import entity_counts, seqeval_f1
 from bench.tasks.base import LanguageResult, Task
 from models.taskdata.readers import (PANX_LABELS, UD_LANGUAGE_NAMES, UPOS, DataSource, Sentence, hf_xtreme,
                                      read_conllu, read_word_tag_tsv)

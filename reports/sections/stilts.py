@@ -18,7 +18,7 @@ def _trained_heads(ctx: ReportContext) -> dict:
             continue
         # an intermediate phase is one this toolkit trained: `intermediate` records its training data. An encoder
         # root's own pretraining purpose (the demo's e5: "retrieval", recorded as a phase without data by heads
-        # fine-tuned before bench.finetune told roots apart) is not one
+        # fine-tuned before bench.commands.finetune told roots apart) is not one
         trained = (meta.get("intermediate") or {}).get("train_data")
         chain = "target only" if not (meta.get("intermediate_task") and trained) else \
             f"{meta['intermediate_task']} -> {meta['target_task']}"

@@ -25,7 +25,7 @@ def demo_checkpoint():
 
 @pytest.fixture(scope="session")
 def parity_reference(demo_checkpoint):
-    from bench.parity import compute_reference, load_reference
+    from bench.variants.parity import compute_reference, load_reference
 
     compute_reference(demo_checkpoint)
     return load_reference(demo_checkpoint)
@@ -35,7 +35,7 @@ def parity_reference(demo_checkpoint):
 def fixed_batch(demo_checkpoint):
     """Real multilingual text (the parity sentences, repeated) padded to the benchmark shape."""
     from export.inputs import text_batch
-    from bench.parity import PARITY_TEXTS
+    from bench.variants.parity import PARITY_TEXTS
 
     texts = [PARITY_TEXTS[i % len(PARITY_TEXTS)] for i in range(BATCH_SIZE)]
     return text_batch(demo_checkpoint, texts, seq_len=SEQ_LEN)
@@ -52,7 +52,7 @@ _loaded: dict = {}
 def load_backend(name: str, checkpoint, reference) -> Loaded:
     """Export (cached) and load a backend once per session, with its parity figures."""
     if name not in _loaded:
-        from bench.parity import compare, parity_inputs
+        from bench.variants.parity import compare, parity_inputs
         from export.artifacts import ensure_artifact
         from export.registry import get_backend
 

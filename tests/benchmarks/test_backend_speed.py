@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.env import collect_env
+from bench.records.env import collect_env
 from export.registry import BACKENDS, get_backend
 from tests.benchmarks.conftest import BATCH_SIZE, SEQ_LEN, load_backend, timed_call
 

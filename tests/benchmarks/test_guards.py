@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from bench.env import isa_class, speed_class, this_cpu_isa
-from bench.harness import median_ci
+from bench.records.env import isa_class, speed_class, this_cpu_isa
+from bench.timing.harness import median_ci
 from export.registry import BACKENDS, get_backend
 from tests.benchmarks.conftest import load_backend, timed_call
 
@@ -43,7 +43,7 @@ ROUNDS = 9
 def interleaved_speedup(fast, slow, prepared_fast, prepared_slow, rounds: int = ROUNDS) -> tuple[float, tuple]:
     """Median over rounds of (slow time / fast time), each round timing both back to back, so drift
     in machine load affects both sides of every ratio alike; and the median's 95% interval (bootstrap over
-    rounds, bench.harness.median_ci; None when every round read the same)."""
+    rounds, bench.timing.harness.median_ci; None when every round read the same)."""
     ratios = []
     for _ in range(rounds):
         t0 = time.perf_counter()

@@ -13,7 +13,7 @@ import time
 import scipy.stats
 import torch
 
-from bench.harness import TimingConfig, time_runner
+from bench.timing.harness import TimingConfig, time_runner
 from tests.benchmarks.conftest import load_backend
 
 ROUNDS, CALLS = 10, 10

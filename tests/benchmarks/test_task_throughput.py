@@ -12,9 +12,9 @@ from tests.conftest import SHARED_DATA
 
 @pytest.mark.skipif(not (SHARED_DATA / "tatoeba").is_dir(), reason="needs ../shared/data/tatoeba beside the checkout")
 def test_sorted_batching_beats_fixed_by_the_padding_it_saves(demo_checkpoint, parity_reference, record_property):
-    from bench.accuracy import load_task_data, measure_accuracy
+    from bench.tasks.accuracy import load_task_data, measure_accuracy
     from bench.tasks import get_task
-    from bench.variant import choose_backend, prepare_variant
+    from bench.variants.prepare import choose_backend, prepare_variant
 
     task = get_task("tatoeba")
     data = load_task_data(task, ["de"], SHARED_DATA, "test", max_examples=200)

@@ -1,5 +1,5 @@
 """What a resumed sweep must keep: the run's measurement settings (sweep.json) and each finished cell's recorded
-dependencies (bench.dependencies). A change is refused in one line naming it, or, with --rerun-changed, only the
+dependencies (bench.records.dependencies). A change is refused in one line naming it, or, with --rerun-changed, only the
 cells it touches are measured again. `cfg` is the sweep's SweepConfig."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def check_settings(cfg: Any, previous: dict[str, Any], settings: dict[str, Any])
 def changed_cells(done: dict[str, Any], specs: dict[str, dict[str, Any]], node_specific_ok: bool,
                   log: Callable[[str], None]) -> dict[str, list[str]]:
     """Finished cells of this plan whose recorded dependencies differ from now: cell_id -> what changed."""
-    from bench.dependencies import changes
+    from bench.records.dependencies import changes
 
     changed, unchecked = {}, 0
     for cell_id, record in done.items():

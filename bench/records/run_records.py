@@ -1,5 +1,5 @@
 """Result records on disk: one JSON object per `bench run` cell, written atomically after validation
-against bench.schema, and read back through its upgrader.
+against bench.records.schema, and read back through its upgrader.
 
 A record loads with `pandas.read_json(path, typ="series")`; a directory of them with
 `load_records(dir)` (a flat DataFrame, nested fields joined with dots)."""
@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from bench.schema import upgrade, validate
+from bench.records.schema import upgrade, validate
 from models.files import write_json_atomic
 
 

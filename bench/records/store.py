@@ -9,7 +9,7 @@ written — never a finished cell's.
 - A failed write (a full disk, a file-size limit) truncates the file back to its last complete line and raises a
   one-line UserError: every finished cell stays readable, and the same command resumes once there is room.
 
-Records are validated on write and upgraded to the current schema on read (bench.schema)."""
+Records are validated on write and upgraded to the current schema on read (bench.records.schema)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
-from bench.schema import SweepCellRecord, upgrade, validate
+from bench.records.schema import SweepCellRecord, upgrade, validate
 from models.errors import UserError
 
 STORE_FILE = "results.jsonl"

@@ -17,7 +17,7 @@ Writers build records with the builders below and `validate` them before writing
 import time
 from typing import Any, Iterable, Literal, Mapping, NotRequired, TypedDict, TypeVar
 
-from bench.typecheck import SchemaError, check_typeddict
+from bench.records.typecheck import SchemaError, check_typeddict
 
 SCHEMA_VERSION = 4
 
@@ -103,7 +103,7 @@ class PerformanceRecord(TypedDict):
 
 
 class TaskThroughputFigures(TypedDict):
-    """Throughput over a task's real inputs, for one language or all of them (bench.batching)."""
+    """Throughput over a task's real inputs, for one language or all of them (bench.timing.batching)."""
     examples: int  # the task's examples scored (sentences, sentence pairs, questions)
     sequences: int  # model inputs: both sides of a retrieval pair, every QA window
     tokens: int  # real (non-padding) tokens fed
@@ -119,7 +119,7 @@ class TaskThroughputFigures(TypedDict):
 
 class TaskThroughput(TaskThroughputFigures):
     """One batching policy's timed pass over every language of an accuracy record."""
-    policy: str  # fixed, dynamic, sorted or tokens (bench.batching)
+    policy: str  # fixed, dynamic, sorted or tokens (bench.timing.batching)
     batch_size: int  # rows per batch at most (the tokens policy: set by max_tokens instead)
     max_tokens: int | None  # the tokens policy's budget (rows x width); None for the others
     max_length: int  # tokens per input at most (fixed: every batch's width)
@@ -223,11 +223,12 @@ class SweepCellRecord(TypedDict):
     # drawn (spec, source, split, languages, per_language counts, texts_sha256)
     performance: NotRequired[list[PerformancePoint]]  # ok cells: one point per (batch size, seq len)
     env: NotRequired[Env]  # ok cells
-    speed: NotRequired[dict[str, Any]]  # ok trained cells of a sweep with --rounds (bench.rounds): the performance
-    # run's per-batch seconds per round (round, position, pid, noise, disturbed), the members timed together, the
-    # sample (batches, batch_sequences, batch_digest) and what it stands for, examples_per_s with its 95% interval
+    speed: NotRequired[dict[str, Any]]  # ok trained cells of a sweep with --rounds (bench.timing.rounds): the
+    # performance run's per-batch seconds per round (round, position, pid, noise, disturbed), the members timed
+    # together, the sample (batches, batch_sequences, batch_digest) and what it stands for, examples_per_s with its
+    # 95% interval
     dependencies: NotRequired[dict[str, Any]]  # ok cells (schema 4): what the numbers depend on, checked on resume
-    # (bench.dependencies): settings, checkpoint {path, sha256}, data_files {path: sha256}, calibration {spec,
+    # (bench.records.dependencies): settings, checkpoint {path, sha256}, data_files {path: sha256}, calibration {spec,
     # data_dir, texts_sha256} or None, environment {packages, revision, host, cpu {model, flags}}
 
 

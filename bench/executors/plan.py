@@ -2,7 +2,7 @@
 it once from the command line or the sweep config (its backend looked up and resolved once, `BackendChoice`); it
 travels as it is, `to_dict()` as JSON, to the cell's process and to a Ray task, and comes back with `from_dict`,
 which refuses a missing or unknown key instead of guessing a default. The dict keeps the flat keys a cell spec
-has always had, so what a record's `dependencies.settings` holds (bench.dependencies.SETTINGS) is unchanged."""
+has always had, so what a record's `dependencies.settings` holds (bench.records.dependencies.SETTINGS) is unchanged."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import TimingConfig
+from bench.timing.harness import TimingConfig
 from export.choice import BackendChoice
 from models.errors import UserError
 
@@ -38,7 +38,7 @@ class CellPlan:
     max_tokens: int | None
     min_agreement: float | None
     predictions_dir: str | None
-    round_batches: int  # batches of the scored pass kept for the performance run's rounds (bench.rounds); 0: none
+    round_batches: int  # batches of the scored pass kept for the timing rounds (bench.timing.rounds); 0: none
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -74,8 +74,8 @@ class CellPlan:
 
 def planned_threads(cfg: Any) -> int:
     """Every cell's thread count, fixed by the sweep's plan (--threads, else the driver's physical cores): the same
-    on every node, and what a Ray cell reserves there. `cfg`: a bench.sweep.SweepConfig."""
-    from bench.env import default_threads
+    on every node, and what a Ray cell reserves there. `cfg`: a bench.commands.sweep.SweepConfig."""
+    from bench.records.env import default_threads
 
     return cfg.threads or default_threads()
 
@@ -86,8 +86,8 @@ def _absolute(model: str) -> str:
 
 
 def sweep_cell_plan(cfg: Any, cell: dict[str, Any], scored: dict[str, Any], choice: BackendChoice) -> CellPlan:
-    """The plan of one cell of a sweep (`cfg`: its bench.sweep.SweepConfig). `scored`: the langs, max_examples and
-    split of the cell's model and task (SweepConfig.scored_examples); `choice`: its backend label looked up and
+    """The plan of one cell of a sweep (`cfg`: its bench.commands.sweep.SweepConfig). `scored`: the langs,
+    max_examples and split of the cell's model and task (SweepConfig.scored_examples); `choice`: its backend label looked up and
     resolved once for the whole sweep."""
     return CellPlan(
         cell_id=cell["cell_id"], model=_absolute(cell["model"]), backend=cell["backend"], task=cell["task"],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bench.env import default_threads
+from bench.records.env import default_threads
 from export.artifacts import ensure_artifact
 from export.base import Artifact
 from export.choice import BackendChoice
@@ -78,7 +78,7 @@ def check_calibration(choice: BackendChoice, task, split: str = "test", langs: l
 
 
 def ensure_reference(checkpoint: Checkpoint, layer: int | None) -> None:
-    from bench.parity import compute_reference, load_reference
+    from bench.variants.parity import compute_reference, load_reference
 
     if load_reference(checkpoint, layer) is None:
         run_isolated(compute_reference, checkpoint, layer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import TimingConfig, summarize, time_runner
+from bench.timing.harness import TimingConfig, summarize, time_runner
 from export.isolate import gpu_process_memory_mb, peak_rss_mb, peak_rss_scope, reset_peak_rss, run_isolated
 
 
@@ -25,8 +25,8 @@ class CellSpec:
 
 def time_point(variant, batch_size: int, seq_len: int, timing: TimingConfig, texts: list[str] | None = None,
                min_agreement: float | None = None) -> dict:
-    """One timing point of a variant (bench.variant.Variant) in a fresh process of its own: how `bench run` and a
-    sweep cell both time a shape (measure_cell's result)."""
+    """One timing point of a variant (bench.variants.prepare.Variant) in a fresh process of its own: how `bench run`
+    and a sweep cell both time a shape (measure_cell's result)."""
     return run_isolated(measure_cell, CellSpec(str(variant.artifact.path), variant.device, batch_size, seq_len,
                                                variant.threads, timing, texts, min_agreement))
 
@@ -43,7 +43,7 @@ def load_with_parity(artifact, backend, device: str, threads: int, min_agreement
     else the backend's); untrained weights are not gated (their nearest neighbours are near-ties)."""
     import time
 
-    from bench.parity import compare, load_reference_and_inputs
+    from bench.variants.parity import compare, load_reference_and_inputs
 
     t0 = time.perf_counter()
     runner = backend.load(artifact, device, threads)
@@ -127,7 +127,7 @@ def _runtime(runner, backend, device: str) -> dict:
     """Numerics and placement in force, and on CPU whether this CPU has the instructions the path is built for."""
     runtime = dict(runner.details())
     if device == "cpu":
-        from bench.env import this_cpu_isa
+        from bench.records.env import this_cpu_isa
 
         runtime["cpu_acceleration"] = backend.cpu_acceleration(this_cpu_isa())
     return runtime

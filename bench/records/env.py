@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.schema import cpu_isa
+from bench.records.schema import cpu_isa
 from export.versions import package_versions
 
 PACKAGES = ("stilts-bench", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxscript",

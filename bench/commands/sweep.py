@@ -10,12 +10,12 @@ from pathlib import Path
 
 from bench.config import (batching_option, csv, data_dir_option, device_option, int_list, langs_option,
                           max_examples_option, max_tokens_option, option, split_option, threads_option)
-from bench.harness import TimingConfig
-from bench.plan import planned_threads, sweep_cell_plan
-from bench.resume import changed_cells, check_settings, measurement_settings
-from bench.schema import sweep_cell_record
-from bench.rounds import DISTURBED_CORES
-from bench.store import CONFIG_FILE, ResultStore
+from bench.timing.harness import TimingConfig
+from bench.executors.plan import planned_threads, sweep_cell_plan
+from bench.records.resume import changed_cells, check_settings, measurement_settings
+from bench.records.schema import sweep_cell_record
+from bench.timing.rounds import DISTURBED_CORES
+from bench.records.store import CONFIG_FILE, ResultStore
 from models.errors import UserError
 from models.files import write_json_atomic
 
@@ -181,8 +181,8 @@ GROUP_KEYS = (*GROUPED, *SCORED)
 
 
 def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> list[str]:
-    """The rounds (bench.rounds) after the accuracy cells, in processes of their own that end with each turn."""
-    from bench.rounds import run_rounds
+    """The rounds (bench.timing.rounds) after the accuracy cells, in processes of their own that end with each turn."""
+    from bench.timing.rounds import run_rounds
 
     if cfg.executor != "local" and cfg.ray_address not in (None, "local"):
         if cfg.rounds:
@@ -193,9 +193,9 @@ def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> 
 
 
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
-    from bench.batching import check_policies
+    from bench.timing.batching import check_policies
     from bench.tasks import get_task
-    from bench.variant import check_calibration, choose_backend
+    from bench.variants.prepare import check_calibration, choose_backend
 
     check_policies(cfg.batching, cfg.max_tokens)
     if cfg.rounds < 0 or cfg.round_batches < 1:

@@ -11,12 +11,12 @@ import numpy as np
 
 from bench.config import (backend_option, backend_options_option, device_option, int_list, model_option, option,
                           threads_option)
-from bench.env import collect_env
-from bench.harness import TimingConfig, speedup_ci
-from bench.measure import inference_peak_mb, time_point
-from bench.records import save_record
-from bench.schema import PerformanceRecord, performance_record
-from bench.variant import Variant, choose_backend, prepare_variant
+from bench.records.env import collect_env
+from bench.timing.harness import TimingConfig, speedup_ci
+from bench.timing.measure import inference_peak_mb, time_point
+from bench.records.run_records import save_record
+from bench.records.schema import PerformanceRecord, performance_record
+from bench.variants.prepare import Variant, choose_backend, prepare_variant
 from models.errors import UserError
 
 @dataclass
@@ -132,7 +132,7 @@ def _record(cfg: RunConfig, variant: Variant, batch_size: int, seq_len: int, run
             env: dict) -> PerformanceRecord:
     """One record per backend and shape; with repeats, latencies pool over the backend's processes and the
     memory figures are the highest any of them reached."""
-    from bench.harness import summarize
+    from bench.timing.harness import summarize
 
     artifact, checkpoint, first = variant.artifact, variant.checkpoint, runs[0]
     latencies = np.concatenate([np.asarray(r["latencies_s"]) for r in runs])

@@ -1,5 +1,5 @@
 """One sweep cell (model x backend x task) in its own process: accuracy once, then the batch x sequence
-grid timed, all on the same artifact. Run as `python -m bench.cell SPEC.json RESULT.json`; the result is
+grid timed, all on the same artifact. Run as `python -m bench.executors.cell SPEC.json RESULT.json`; the result is
 the cell's fields (status, accuracy, performance, ...), which the sweep driver completes into a record."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from models.files import write_json_atomic
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write the disk (or a file-size limit) refused
-# What a sweep cell keeps of its accuracy record (bench.schema.AccuracyRecord); threads: the task-throughput pass's.
+# What a sweep cell keeps of its accuracy record (bench.records.schema.AccuracyRecord); threads: the
+# task-throughput pass's.
 ACCURACY_SUMMARY = ("metric", "higher_is_better", "scores", "all_scores", "average", "n_examples", "languages",
                     "split", "layer", "data_sources", "per_example", "batching", "task_throughput",
                     "input_lengths", "max_examples", "threads")
@@ -28,14 +29,14 @@ def accuracy_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_cell(spec: dict) -> dict:
-    from bench.dependencies import cell_dependencies
-    from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
-    from bench.env import collect_env
-    from bench.measure import inference_peak_mb, parity_failure, time_point
-    from bench.plan import CellPlan
-    from bench.rounds import BATCHES_FILE, BatchSample
+    from bench.records.dependencies import cell_dependencies
+    from bench.tasks.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
+    from bench.records.env import collect_env
+    from bench.timing.measure import inference_peak_mb, parity_failure, time_point
+    from bench.executors.plan import CellPlan
+    from bench.timing.rounds import BATCHES_FILE, BatchSample
     from bench.tasks import get_task
-    from bench.variant import prepare_variant
+    from bench.variants.prepare import prepare_variant
     from export.isolate import peak_rss_mb
 
     t0 = time.perf_counter()

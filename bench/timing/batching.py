@@ -100,7 +100,7 @@ class TaskFeed:
         self.warmup_per_batch, self.warmup_batches = warmup, 0
         self.counts: dict[str, LanguageCounts] = {}
         self.lang = ""
-        self.sample = None  # a bench.rounds.BatchSample: the batches the performance run's rounds time again
+        self.sample = None  # a bench.timing.rounds.BatchSample: the batches the performance run's rounds time again
 
     def language(self, lang: str) -> None:
         self.lang = lang
@@ -171,7 +171,7 @@ class TaskFeed:
         return outputs, seconds
 
     def summary(self, examples: dict[str, int], average: float, max_length: int) -> dict:
-        """The record's `task_throughput[policy]` block (bench.schema.TaskThroughput)."""
+        """The record's `task_throughput[policy]` block (bench.records.schema.TaskThroughput)."""
         languages = {lang: _figures(c, examples[lang]) for lang, c in self.counts.items()}
         total = LanguageCounts(**{k: sum(getattr(c, k) for c in self.counts.values())
                                   for k in ("sequences", "tokens", "slots", "batches", "model_seconds",

@@ -7,13 +7,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.batching import check_policies
-from bench.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
+from bench.timing.batching import check_policies
+from bench.tasks.accuracy import check_scorable, load_task_data, measure_accuracy, write_outputs
 from bench.config import (backend_option, backend_options_option, batching_option, data_dir_option, device_option,
                           langs_option, max_examples_option, max_tokens_option, model_option, option, split_option, threads_option)
-from bench.schema import AccuracyRecord
+from bench.records.schema import AccuracyRecord
 from bench.tasks import TASK_NAMES, get_task
-from bench.variant import choose_backend, prepare_variant
+from bench.variants.prepare import choose_backend, prepare_variant
 
 
 @dataclass

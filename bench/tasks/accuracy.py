@@ -8,13 +8,13 @@ import re
 import time
 from pathlib import Path
 
-from bench.batching import (DEFAULT_POLICY, TaskFeed, check_policies, length_histogram,
+from bench.timing.batching import (DEFAULT_POLICY, TaskFeed, check_policies, length_histogram,
                             prediction_agreement)
-from bench.env import collect_env
-from bench.measure import load_with_parity
-from bench.schema import AccuracyRecord, accuracy_record
+from bench.records.env import collect_env
+from bench.timing.measure import load_with_parity
+from bench.records.schema import AccuracyRecord, accuracy_record
 from bench.tasks.base import DataSource
-from bench.variant import Variant
+from bench.variants.prepare import Variant
 from models.errors import UserError
 from models.files import write_json_atomic, write_text_atomic
 
@@ -44,8 +44,8 @@ def measure_accuracy(variant: Variant, task, data: dict, split: str, batch_size:
                      max_tokens: int | None = None, max_examples: int | None = None,
                      batch_sample=None) -> tuple[AccuracyRecord, dict]:
     """The accuracy record and the predictions per language. Each batching policy makes one timed pass over
-    every language (bench.batching); the first policy's pass is the one scored, the others must agree with it.
-    `batch_sample` (bench.rounds.BatchSample) keeps a sample of the scored pass's batches for timing rounds."""
+    every language (bench.timing.batching); the first policy's pass is the one scored, the others must agree with it.
+    `batch_sample` (bench.timing.rounds.BatchSample) keeps a sample of the scored pass's batches for timing rounds."""
     checkpoint = variant.checkpoint
     max_length = max_length or task.default_max_length
     policies = check_policies(batching or [DEFAULT_POLICY], max_tokens)

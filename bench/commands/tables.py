@@ -91,7 +91,7 @@ def print_listing(console: Console | None = None) -> None:
     from models.registry import SIZES
     from models.students import list_students
 
-    from bench.env import collect_env, isa_verdict
+    from bench.records.env import collect_env, isa_verdict
 
     console = console or wide_console()
     cpu = collect_env()["cpu"]

@@ -1,4 +1,4 @@
-"""Speed from timing rounds (bench.rounds): examples/s and speedups with intervals, from each turn's per-batch
+"""Speed from timing rounds (bench.timing.rounds): examples/s and speedups with intervals, from each turn's per-batch
 seconds. One two-level bootstrap (`rounds_ratio`: rounds, then batches) serves every ratio, so a speedup, a
 throughput and the control's self-ratio are read the same way."""
 

@@ -6,8 +6,8 @@ process-to-process differences fall on both sides of every ratio. Per-batch mode
 the position in the order and the process id, and so is how busy the machine was (`noise`): the CPU time other
 processes took while the round's process timed, and the load average.
 
-Ratios carry a two-level bootstrap interval (rounds, then batches; `bench.speed`), as `bench run`'s do. Rounds are
-appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
+Ratios carry a two-level bootstrap interval (rounds, then batches; `bench.timing.speed`), as `bench run`'s do.
+Rounds are appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
 completed for the same members and settings; each cell's record then gets its `speed` block."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def time_batches(job: RoundJob) -> dict[str, Any]:
 
 class RoundsStore:
     """rounds.jsonl: one line per variant per round, appended and synced as each finishes (a torn last line is cut
-    off before the next append, as in bench.store)."""
+    off before the next append, as in bench.records.store)."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / ROUNDS_FILE
@@ -170,7 +170,7 @@ class RoundsStore:
         return out
 
     def append(self, entry: dict[str, Any]) -> None:
-        from bench.store import append_line
+        from bench.records.store import append_line
 
         append_line(self.path, (json.dumps(entry) + "\n").encode("utf-8"))
 
@@ -241,7 +241,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
 
 def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, settings: dict,
                  batches_path: Path) -> dict[str, Any]:
-    from bench.speed import speed_rounds, throughput
+    from bench.timing.speed import speed_rounds, throughput
 
     batches, totals, batch_digest = load_batches(batches_path)
 

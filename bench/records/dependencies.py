@@ -18,7 +18,8 @@ import platform
 from pathlib import Path
 from typing import Any, cast
 
-# The cell spec's keys that change a cell's numbers (bench.plan.sweep_cell_plan); model paths and output places do not.
+# The cell spec's keys that change a cell's numbers (bench.executors.plan.sweep_cell_plan); model paths and output
+# places do not.
 SETTINGS = ("backend", "device", "langs", "split", "max_examples", "batch_sizes", "seq_lens", "data_dir",
             "random_init", "threads", "timing", "eval_batch_size", "batching", "max_tokens", "min_agreement")
 # What another node of a Ray cluster may legitimately differ in (host, CPU); packages and source may not.
@@ -78,7 +79,7 @@ def data_files(sources: dict[str, Any]) -> dict[str, str | None]:
 def project_revision() -> str | None:
     """The project's commit, plus a hash of uncommitted changes to its code (untracked files and run outputs do
     not count: a sweep writing its results into the checkout must not change its own dependencies)."""
-    from bench.env import git
+    from bench.records.env import git
 
     head = git("rev-parse", "HEAD")
     diff = git("diff", "HEAD", "--", "bench", "export", "models", "reports", "pyproject.toml", timeout=30)
@@ -91,7 +92,7 @@ def project_revision() -> str | None:
 
 @functools.cache
 def environment() -> dict[str, Any]:
-    from bench.env import collect_env
+    from bench.records.env import collect_env
 
     env = collect_env()
     return {"packages": env["packages"], "revision": project_revision(), "host": platform.node(),

@@ -1,0 +1,138 @@
+"""Which throughput a report or `bench best` reads, and every ratio between two cells with its interval.
+
+Three measures, best first: `rounds` (the sweep's performance run, bench.timing.rounds: each variant of a task timed
+in rounds of fresh processes over the same sampled batches, with a 95% interval on examples/s and on every ratio);
+`task` (examples/s of the accuracy pass's one timed pass over the task's own inputs: no interval); `fixed-shape`
+(sequences/s of the timing grid's synthetic padded batches). A report falls back down this list, and says why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reports.cells import has_accuracy, ok_cells
+
+Interval = tuple[float, float] | None
+
+
+def default_shape(records: list[dict]) -> tuple[int, int] | None:
+    """The shape frontiers are drawn at: the largest batch size with the smallest sequence length."""
+    shapes = {(p["batch_size"], p["seq_len"]) for r in ok_cells(records) for p in r.get("performance", [])}
+    if not shapes:
+        return None
+    largest = max(b for b, _ in shapes)
+    return largest, min(s for b, s in shapes if b == largest)
+
+
+def throughput_at(record: dict, shape: tuple[int, int] | None) -> float | None:
+    for p in record.get("performance", []):
+        if shape is None or (p["batch_size"], p["seq_len"]) == tuple(shape):
+            return p["throughput"]
+    return None
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Which throughput an analysis reads (the module's docstring lists the kinds)."""
+
+    kind: str  # "rounds", "task" or "fixed-shape"
+    policy: str | None = None  # rounds and task: the batching policy of the scored pass
+    shape: tuple[int, int] | None = None  # fixed-shape: (batch size, sequence length)
+    note: str = ""  # why this choice was made, when it was not the one asked for
+    rounds: int = 0  # rounds: how many the sweep ran
+
+    def of(self, record: dict) -> float | None:
+        if self.kind == "rounds":
+            return (record.get("speed") or {}).get("examples_per_s")
+        if self.kind == "task":
+            block = ((record.get("accuracy") or {}).get("task_throughput") or {}).get(self.policy)
+            return block["examples_per_s"] if block else None
+        return throughput_at(record, self.shape)
+
+    def interval(self, record: dict) -> Interval:
+        """The 95% interval of `of(record)`; None where this measure has none."""
+        ci = (record.get("speed") or {}).get("examples_per_s_ci95") if self.kind == "rounds" else None
+        return (ci[0], ci[1]) if ci else None
+
+    def ratio(self, base: dict, variant: dict) -> tuple[float, Interval] | None:
+        """`variant` over `base` (> 1: faster), with its 95% interval when both were timed in the same rounds
+        (bench.timing.speed.speedup: rounds, then batches); None when either has no throughput."""
+        if not self.of(base) or not self.of(variant):
+            return None
+        if self.kind == "rounds" and base["cell_id"] in variant["speed"]["members"]:
+            from bench.timing.speed import speedup
+
+            return speedup(base["speed"], variant["speed"])
+        return self.of(variant) / self.of(base), None  # type: ignore[operator]
+
+    @property
+    def unit(self) -> str:
+        return "seq/s" if self.kind == "fixed-shape" else "examples/s"
+
+    @property
+    def caption(self) -> str:
+        if self.kind == "rounds":
+            return (f"task throughput in timing rounds: examples/s over a sample of each task's scored batches "
+                    f"(**{self.policy}** batching), {self.rounds} rounds, every variant of a task a fresh process "
+                    "per round, the order rotated; model time only; 95% intervals on examples/s and on every "
+                    "speedup from a two-level bootstrap (rounds, then batches)")
+        if self.kind == "task":
+            return (f"task throughput: examples/s over each task's own test inputs, **{self.policy}** batching, "
+                    "model time only (tokenisation timed apart); one pass per variant, no interval")
+        if self.shape is None:
+            return "fixed-shape throughput: no timing data"
+        return (f"fixed-shape throughput: sequences/s of synthetic batches padded to batch {self.shape[0]} x "
+                f"sequence length {self.shape[1]}")
+
+    @property
+    def short(self) -> str:
+        if self.kind == "rounds":
+            return f"{self.rounds} rounds, {self.policy} batching"
+        return f"{self.policy} batching" if self.kind == "task" else \
+            f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
+
+
+THROUGHPUT_KINDS = ("rounds", "task", "fixed-shape")
+
+
+def choose_throughput(records: list[dict], kind: str = "rounds", policy: str | None = None) -> Throughput:
+    """The throughput a report or `bench best` reads: the timing rounds when every cell with accuracy has them;
+    else task throughput under the run's scored policy (or `policy`) when every such cell measured it; else the
+    fixed-shape grid. A fallback carries a note saying why."""
+    from models.errors import UserError
+
+    if kind not in THROUGHPUT_KINDS:
+        raise UserError(f"--throughput is one of {', '.join(THROUGHPUT_KINDS)}, not '{kind}'")
+    fixed = Throughput("fixed-shape", shape=default_shape(records))
+    if kind == "fixed-shape":
+        return fixed
+    cells = [r for r in ok_cells(records) if has_accuracy(r)]
+    timed = [r for r in cells if (r.get("speed") or {}).get("examples_per_s")]
+    if kind == "rounds" and policy is None and cells and len(timed) == len(cells):
+        policies = [r["accuracy"].get("batching") for r in cells]
+        return Throughput("rounds", policy=max(set(policies), key=policies.count),
+                          rounds=min(len(r["speed"]["rounds"]) for r in cells))
+    no_rounds = ("" if kind != "rounds" or policy is not None else
+                 "no timing rounds in this run (bench sweep --rounds N, N >= 3, gives intervals); " if not timed else
+                 f"timing rounds in {len(timed)} of {len(cells)} cells only; ")
+    task = _task_throughput(cells, policy, fixed, no_rounds)
+    return task
+
+
+def _task_throughput(cells: list[dict], policy: str | None, fixed: Throughput, no_rounds: str) -> Throughput:
+    from models.errors import UserError
+
+    measured = [set((r["accuracy"].get("task_throughput") or {})) for r in cells]
+    common = set.intersection(*measured) if measured else set()
+    if policy is not None:
+        if policy not in common:
+            raise UserError(f"no task throughput under '{policy}' batching in every cell of this run "
+                            f"(measured: {', '.join(sorted(common)) or 'none'}); rerun the sweep with --batching")
+        return Throughput("task", policy=policy)
+    scored = [r["accuracy"].get("batching") for r in cells if r["accuracy"].get("batching") in common]
+    if scored:
+        note = f"{no_rounds}task throughput of one pass shown, without intervals" if no_rounds else ""
+        return Throughput("task", policy=max(set(scored), key=scored.count), note=note)
+    why = ("no cell has accuracy" if not cells else "its cells were measured before task throughput existed "
+           "(schema < 3)" if not any(measured) else "its cells measured no batching policy in common")
+    return Throughput("fixed-shape", shape=fixed.shape, note=f"{no_rounds}task throughput unavailable ({why}); "
+                                                              "fixed-shape throughput shown instead")
