@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bench.config import option
 from models.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # bench/commands/regress.py -> the checkout
 SUITE = ROOT / "tests" / "benchmarks"
 
 

@@ -54,7 +54,7 @@ def _gpu() -> dict | None:
     return info
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # bench/records/env.py -> the checkout
 
 
 def git(*args: str, timeout: float = 10) -> "subprocess.CompletedProcess[bytes] | None":
