@@ -69,3 +69,55 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
     before = (out / "rounds.jsonl").read_text()
     bench(*args, check_rc=0)
     assert (out / "rounds.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_a_busy_neighbour_during_one_round_flags_that_round_and_the_sweep_says_so(tiny_encoder, tmp_path):
+    """Two CPU-burning processes (bounded to 90 s) run from the end of round 1 to the end of round 2: the turns they
+    ran beside read the other processes' CPU from /proc, are flagged, and the sweep's last lines name them."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import BENCH
+
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "noisy"
+    args = ["sweep", "--models", tiny_encoder, "--backends", "eager,onnx", "--tasks", "tatoeba", "--langs", "de",
+            "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out, "--eval-batch-size", "4",
+            "--rounds", "3", "--round-min-time", "1.0", *FAST]
+    rounds_file = out / "rounds.jsonl"
+
+    def turns() -> list[dict]:
+        return [json.loads(line) for line in rounds_file.read_text().splitlines()] if rounds_file.exists() else []
+
+    sweep = subprocess.Popen([BENCH, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    burners: list[subprocess.Popen] = []
+    burn = "import time\nend = time.time() + 90\nwhile time.time() < end:\n    pass\n"
+    try:
+        deadline = time.time() + 400
+        while len(turns()) < 2 and time.time() < deadline and sweep.poll() is None:  # round 1: two variants
+            time.sleep(0.05)
+        assert len(turns()) == 2, "round 1 never finished"
+        burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
+        burn_started = time.time()
+        while len(turns()) < 4 and time.time() < deadline and sweep.poll() is None:
+            time.sleep(0.05)
+        for b in burners:
+            b.kill()
+            b.wait()
+        assert time.time() - burn_started < 90, "round 2 outlasted the burners"
+        _, stderr = sweep.communicate(timeout=400)
+    finally:
+        for b in burners:
+            b.kill()
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, stderr[-2000:]
+    beside = [t for t in turns() if t["round"] == 1]
+    assert len(beside) == 2 and all(t["disturbed"] for t in beside), [t["noise"] for t in beside]
+    assert all(t["noise"]["others_cpu_cores"] > 1.0 for t in beside)  # two burners on the machine's cores
+    assert "round turn(s) ran while other processes took more than 0.5 cores" in stderr
+    for t in beside:
+        assert f"{t['member']} round 2: other processes took" in stderr
+    speed = {r["backend"]: r["speed"] for r in ResultStore(out).read()}
+    assert [t["disturbed"] for t in speed["eager"]["rounds"]][1] is True

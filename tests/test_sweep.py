@@ -424,11 +424,11 @@ def test_sweep_groups_pair_models_with_their_tasks_languages_and_caps(tiny_encod
     toml = tmp_path / "sweep.toml"
     out = tmp_path / "runs" / "groups"
 
-    def write(second_langs):
+    def write(langs, second_langs=None):
         toml.write_text(f"""out = "{out}"\ndata_dir = "{data}"\nbatch_sizes = [2]\nseq_lens = [16]\nthreads = 1
 [timing]\nmin_time_s = 0.2\nmin_iters = 3\nwarmup_iters = 1\nmax_time_s = 5
-[[groups]]\nmodels = ["{tiny_encoder}"]\ntasks = ["tatoeba"]\nbackends = ["onnx"]\nlangs = ["de"]
-[[groups]]\nmodels = ["{second}"]\ntasks = ["tatoeba"]\nbackends = ["eager"]\nlangs = {second_langs}
+[[groups]]\nmodels = ["{tiny_encoder}"]\ntasks = ["tatoeba"]\nbackends = ["onnx"]\nlangs = {langs}\nmax_examples = 5
+[[groups]]\nmodels = ["{second}"]\ntasks = ["tatoeba"]\nbackends = ["eager"]\nlangs = {second_langs or langs}
 max_examples = 5\n""")
 
     write('["fr"]')
@@ -438,14 +438,19 @@ max_examples = 5\n""")
     cells = {(Path(r["model"]).name, r["backend"]): r for r in ResultStore(out).read()}
     assert set(cells) == {(Path(tiny_encoder).name, "eager"), (Path(tiny_encoder).name, "onnx"), ("second", "eager")}
     assert all(c["status"] == "ok" for c in cells.values())
-    assert cells[(Path(tiny_encoder).name, "onnx")]["accuracy"]["n_examples"] == {"de": 12}
-    assert cells[("second", "eager")]["accuracy"]["n_examples"] == {"fr": 5}  # its group's languages and cap
+    assert all(c["accuracy"]["n_examples"] == {"fr": 5} for c in cells.values())  # the groups' languages and cap
     stored = (out / "results.jsonl").read_text()
-    write('["de"]')  # one pair's languages changed: its cells would mix settings
+    write('["de"]')  # the task's languages changed: its cells would mix settings
     assert_one_line_error(bench("sweep", "--config", toml), "scored examples", "new --out")
     assert (out / "results.jsonl").read_text() == stored
     write('["fr"]')
     assert "resuming: 3 of 3 cells" in bench("sweep", "--config", toml, check_rc=0).stderr
+    # like with like: one task scored on other languages for another model is refused before anything runs
+    write('["fr"]', second_langs='["de"]')
+    refused = bench("sweep", "--config", toml)
+    assert_one_line_error(refused, "tatoeba is scored on different examples for", "langs ['fr'] vs ['de']",
+                          "run two sweeps")
+    assert (out / "results.jsonl").read_text() == stored
 
     toml.write_text('out = "x"\nmodels = ["demo"]\n[[groups]]\nmodels = ["demo"]\ntasks = ["tatoeba"]\n'
                     'backends = ["onnx"]\n')

@@ -156,6 +156,7 @@ class SweepConfig:
 
     def cells(self) -> list[dict]:
         cells, settings, seen = [], {}, set()
+        by_task: dict[str, tuple[str, dict]] = {}  # task -> the first model scoring it, and on what
         for group in self.plan():
             backends = group["backends"] if "eager" in group["backends"] else ["eager", *group["backends"]]
             for m in group["models"]:
@@ -163,6 +164,15 @@ class SweepConfig:
                     scored = {k: group[k] for k in SCORED}
                     if settings.setdefault(f"{m}|{t}", scored) != scored:
                         raise UserError(f"{m} on {t} is in two groups with different {', '.join(SCORED)}")
+                    # Like with like: the report compares the models of one task (averages, the frontier, best),
+                    # which means something only over the same examples.
+                    first, other = by_task.setdefault(t, (m, scored))
+                    if other != scored:
+                        changed = ", ".join(f"{k} {other[k]!r} vs {scored[k]!r}" for k in SCORED
+                                            if other[k] != scored[k])
+                        raise UserError(f"{t} is scored on different examples for {first} and {m} ({changed}); "
+                                        f"a sweep compares one task's models on the same examples: give their "
+                                        f"groups the same {', '.join(SCORED)}, or run two sweeps")
                     for b in backends:
                         if f"{m}|{b}|{t}" not in seen:  # two groups may share a backend for one pair
                             seen.add(f"{m}|{b}|{t}")
