@@ -9,7 +9,7 @@ from rich.table import Table
 from bench.records.schema import SweepCellRecord
 from bench.console import fmt, wide_console
 from reports.analysis import best_within, gate
-from reports.throughput import Throughput, choose_throughput
+from reports.throughput import Throughput, choose_throughput, speed_text, times_text
 
 
 def print_sweep_table(records: list[dict], rule: dict, console: Console | None = None) -> None:
@@ -82,19 +82,19 @@ def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] |
             print(f"{task}: {b['error']}")
             continue
         found = True
-        own = (f"{_times(b['speedup_vs_own_eager'], b['speedup_vs_own_eager_ci'])} over eager fp32 of "
+        own = (f"{times_text(b['speedup_vs_own_eager'], b['speedup_vs_own_eager_ci'])} over eager fp32 of "
                f"{b['model']}, " if b["speedup_vs_own_eager"] else "")
         interval = (f" [{b['drop_ci'][0]:+.2f}, {b['drop_ci'][1]:+.2f}]" if b["drop_ci"] else
                     "" if b["qualified_by"] == "interval" else ", point estimate: no per-example values")
-        over_top = (f"{_times(b['speedup_vs_reference'], b['speedup_vs_reference_ci'])} over the reference, "
+        over_top = (f"{times_text(b['speedup_vs_reference'], b['speedup_vs_reference_ci'])} over the reference, "
                     if b["speedup_vs_reference"] else "")
         print(f"{task}: fastest within {within:g} point(s) of {b['reference']} "
-              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {_speed(b['throughput'], b['throughput_ci'])} "
+              f"({b['reference_accuracy']:.2f}) is {b['variant']}: {speed_text(b['throughput'], b['throughput_ci'])} "
               f"{measure.unit} ({measure.short}), {own}{over_top}"
               f"accuracy {b['accuracy']:.2f} (drop {b['accuracy_drop']:+.2f} points{interval})")
         for t in b["tied"]:
-            print(f"  tied: {t['variant']}, {_speed(t['throughput'], t['throughput_ci'])} {measure.unit}; the "
-                  f"fastest over it {_times(t['fastest_over_it'], t['fastest_over_it_ci'])}: its interval reaches "
+            print(f"  tied: {t['variant']}, {speed_text(t['throughput'], t['throughput_ci'])} {measure.unit}; the "
+                  f"fastest over it {times_text(t['fastest_over_it'], t['fastest_over_it_ci'])}: its interval reaches "
                   "1.00, so the rounds cannot tell them apart")
         if not b["ties_decidable"]:
             print("  (no speed intervals in this measure: ties cannot be decided; run the sweep with --rounds)")
@@ -104,11 +104,3 @@ def print_best(records: list[SweepCellRecord], within: float, tasks: list[str] |
                   f"not within {within:g} by its interval" + (" or a language's" if worst_language is not None
                                                               else ""))
     return found
-
-
-def _speed(value: float, ci) -> str:
-    return f"{value:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
-
-
-def _times(value: float, ci) -> str:
-    return f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

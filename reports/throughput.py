@@ -91,6 +91,16 @@ class Throughput:
             f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
 
 
+def speed_text(value: float, ci: Interval) -> str:
+    """Examples/s with its 95% interval where the measure has one: `412.3 [398.1, 425.0]`."""
+    return f"{value:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def times_text(value: float, ci: Interval) -> str:
+    """A speedup with its 95% interval where the measure has one: `1.42x [1.31, 1.55]`."""
+    return f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
 THROUGHPUT_KINDS = ("rounds", "task", "fixed-shape")
 
 

@@ -11,7 +11,7 @@ import pytest
 from export.calibration import CalibrationSpec, calibration_texts
 from models.taskdata.calibration_sources import SOURCES
 from models.errors import UserError
-from tests.test_cli import BENCH, FAST, assert_one_line_error, bench
+from tests.test_cli import BENCH, SWEEP_FAST, assert_one_line_error, bench
 from tests.conftest import heavy
 from tests.test_sweep import _tatoeba_dir
 
@@ -109,7 +109,7 @@ def test_sweep_compares_calibration_languages_per_target_language(tiny_encoder, 
     english, mix = "onnx-static-int8[calibration=xnli:en:16]", "onnx-static-int8[calibration=xnli:all:30]"
     bench("sweep", "--models", tiny_encoder, "--backends", f"eager,{english},{mix},openvino-int8", "--tasks",
           "tatoeba", "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out,
-          *FAST, check_rc=0)
+          *SWEEP_FAST, check_rc=0)
     records = {r["backend"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
     assert set(records) == {"eager", english, mix, "openvino-int8"}
     assert all(r["status"] == "ok" for r in records.values()), [r.get("error") for r in records.values()]

@@ -14,6 +14,9 @@ import pytest
 
 BENCH = shutil.which("bench") or str(Path(sys.executable).parent / "bench")
 FAST = ["--min-time", "0.2", "--min-iters", "3", "--warmup", "1", "--max-time", "5", "--threads", "1"]
+# A sweep runs 3 timing rounds after its cells by default; sweeps whose subject is something else skip them
+# (the rounds have their own tests in tests/test_rounds.py), which keeps CI short.
+SWEEP_FAST = [*FAST, "--rounds", "0"]
 
 
 def bench(*args, env=None, check_rc=None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import pytest
 
 from bench.executors.process import marked_processes
 from bench.records.store import ResultStore
-from tests.test_cli import BENCH, FAST, bench
+from tests.test_cli import BENCH, SWEEP_FAST, bench
 from tests.test_sweep import _tatoeba_dir
 
 ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install -e ".[ray]")')
@@ -25,14 +25,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 def _args(model, data, out, backends="eager,onnx,torchscript", *extra, executor="ray"):
     return ["sweep", "--executor", executor, "--models", str(model), "--backends", backends, "--tasks", "tatoeba",
             "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out),
-            *FAST, *extra]
+            *SWEEP_FAST, *extra]
 
 
-def _cell_processes() -> list[tuple[int, int]]:
-    """(pid, parent pid) of every running `python -m bench.executors.cell` process."""
-    found = []
+def _cell_processes(out: Path) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every running `python -m bench.executors.cell` process of the sweep writing to `out`
+    (never another test's sweep: killing its Ray worker would fail the wrong cell)."""
+    found, ours = [], set(marked_processes(str(out.resolve())))
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) not in ours:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
@@ -69,7 +70,7 @@ def test_ray_sweep_records_like_local_survives_a_killed_worker_and_retries_it(ti
     victim = None
     deadline = time.time() + 240
     while victim is None and time.time() < deadline and proc.poll() is None:
-        for pid, ppid in _cell_processes():
+        for pid, ppid in _cell_processes(out):
             parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if Path(f"/proc/{ppid}").exists() else b""
             if b"ray" in parent or b"default_worker" in parent:
                 victim = (pid, ppid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from bench.records.store import ResultStore
 from bench.commands.sweep import SweepConfig
 from reports.analysis import best_within, frontier_points, gate, pareto
 from reports.throughput import Throughput
-from tests.test_cli import BENCH, FAST, bench
+from tests.test_cli import BENCH, SWEEP_FAST, bench
 
 
 def _tatoeba_dir(root: Path) -> Path:
@@ -37,7 +38,7 @@ def _tatoeba_dir(root: Path) -> Path:
 def _sweep_args(model, data, out):
     return ["sweep", "--models", str(model), "--backends", "eager,fp16,torchscript,onnx", "--tasks", "tatoeba",
             "--langs", "de", "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out),
-            *FAST]
+            *SWEEP_FAST]
 
 
 @pytest.mark.slow
@@ -201,16 +202,20 @@ def _timed_in_rounds(cells, seconds_per_batch, rounds=5, batches=12, seed=0):
     return cells
 
 
+def _four_variants_in_rounds():
+    same = [1] * 1600 + [0] * 400
+    return _timed_in_rounds([_cell("demo", b, "xnli", 0, 10.0, correct={"de": same})
+                             for b in ("eager", "onnx", "openvino", "bf16")],
+                            {"eager": 4.0, "onnx": 1.0, "openvino": 1.01, "bf16": 1.5})
+
+
 def test_best_names_every_variant_the_rounds_cannot_separate_from_the_fastest_as_tied(capsys):
     """Timing rounds: onnx is the point-estimate fastest, openvino is 1% slower (inside the rounds' noise: tied),
     bf16 is 1.5x slower (not tied); every speedup carries its interval, and the report prints them."""
     from reports.terminal import print_best
     from reports.throughput import choose_throughput
 
-    same = [1] * 1600 + [0] * 400
-    records = _timed_in_rounds([_cell("demo", b, "xnli", 0, 10.0, correct={"de": same})
-                                for b in ("eager", "onnx", "openvino", "bf16")],
-                               {"eager": 4.0, "onnx": 1.0, "openvino": 1.01, "bf16": 1.5})
+    records = _four_variants_in_rounds()
     measure = choose_throughput(records)
     assert measure.kind == "rounds" and measure.rounds == 5 and not measure.note
     b = best_within(records, 1.0, "xnli", measure)
@@ -230,6 +235,34 @@ def test_best_names_every_variant_the_rounds_cannot_separate_from_the_fastest_as
     out = capsys.readouterr().out
     assert "is demo|onnx|xnli: " in out and "tied: demo|openvino|xnli" in out and "bf16" not in out.split("tied")[1]
     assert "two-level bootstrap (rounds, then batches)" in out and "x [" in out
+
+
+def test_the_report_gives_every_speedup_of_the_rounds_its_interval(tmp_path):
+    """Overview, speedup table and frontier read the timing rounds: each ratio and throughput with its interval."""
+    run = tmp_path / "runs" / "rounds"
+    store = ResultStore(run)
+    for c in _four_variants_in_rounds():
+        store.put(c)
+    (run / "sweep.json").write_text(json.dumps({"gate": {"mode": "absolute", "points": 1.0}, "commands": ["x"]}))
+    bench("report", run, check_rc=0)
+    md = (run / "report" / "report.md").read_text()
+    overview = md.split("## Overview")[1].split("\n## ")[0]
+    row = [c.strip() for c in next(line for line in overview.splitlines() if "| xnli" in line).strip("|").split("|")]
+    ratio = re.fullmatch(r"(\d+\.\d\d)x \[(\d+\.\d\d), (\d+\.\d\d)\]", row[4])
+    assert row[3] == "demo / onnx" and ratio, row
+    value, low, high = map(float, ratio.groups())
+    assert low < value < high and 3.6 < low and high < 4.4 and row[6] == "demo / openvino", row
+    assert "its 95% interval from the timing rounds" in overview
+    speedup = md.split("## Speedup over eager fp32")[1].split("\n## ")[0]
+    lines = {c[1]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in speedup.splitlines()
+                               if line.startswith("| demo"))}
+    low, high = float(lines["bf16"][4]), float(lines["bf16"][5])
+    assert low < float(lines["bf16"][3]) < high and 2.4 < low and high < 2.9, lines["bf16"]
+    assert "timing rounds" in speedup and "across cells" not in speedup
+    frontier = md.split("## Accuracy vs throughput")[1].split("\n## ")[0]
+    onnx = [c.strip() for c in next(line for line in frontier.splitlines() if "demo\\|onnx " in line).split("|")]
+    low, high = map(float, re.fullmatch(r"\[(\d+\.\d), (\d+\.\d)\]", onnx[-2]).groups())
+    assert low < float(onnx[-3]) < high and "95% interval of its throughput" in frontier, onnx
 
 
 def test_the_overall_frontier_never_averages_examples_per_second_of_different_tasks():
@@ -314,8 +347,9 @@ def test_overview_and_stilts_effect_read_the_heads_chains_and_students(tmp_path)
     # reference: the more accurate of the two same-size heads (st, 76); within 1 point: st/onnx-int8 (75.5) at
     # 3.5x, German pays 1 point; within 3: tgt/onnx-int8 (74.25, faster) at 3.6x, German pays 4
     assert cols[:3] == ["tagging", "udpos", "st"]
-    assert cols[3:7] == ["st / onnx-int8", "3.50", "0.50", "de +1.0"]
-    assert cols[7:11] == ["tgt / onnx-int8", "3.60", "1.75", "de +4.0"]
+    # (one task-throughput pass per cell here, no timing rounds: no speed interval, and ties cannot be decided)
+    assert cols[3:8] == ["st / onnx-int8", "3.50x", "0.50", "undecidable (no intervals)", "de +1.0"]
+    assert cols[8:13] == ["tgt / onnx-int8", "3.60x", "1.75", "undecidable (no intervals)", "de +4.0"]
     stilts_md = md.split("## STILTs effect")[1].split("\n## ")[0]
     assert "xquad -> udpos" in stilts_md and "tgt-L6" not in stilts_md  # a student is not a STILTs variant
     lines = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
@@ -353,8 +387,8 @@ def test_students_section_and_best_within_3_pick_a_student_that_qualifies(tmp_pa
     rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
             for line in section.splitlines() if line.startswith("| student") or line.startswith("| teacher")}
     # accuracy, drop, throughput, x teacher eager
-    assert rows[("student (demo-L3)", "openvino-int8")][2:6] == ["90.50", "2.50", "120.00", "12.00"]
-    assert rows[("teacher (demo)", "eager")][2:6] == ["93.00", "0.00", "10.00", "1.00"]
+    assert rows[("student (demo-L3)", "openvino-int8")][2:6] == ["90.50", "2.50", "120.00", "12.00x"]
+    assert rows[("teacher (demo)", "eager")][2:6] == ["93.00", "0.00", "10.00", "1.00x"]
     per_language = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
                     for line in section.split("**demo-L3**")[1].split("per language")[1].splitlines()
                     if line.startswith("|")}
@@ -425,7 +459,7 @@ def test_sweep_groups_pair_models_with_their_tasks_languages_and_caps(tiny_encod
     out = tmp_path / "runs" / "groups"
 
     def write(langs, second_langs=None):
-        toml.write_text(f"""out = "{out}"\ndata_dir = "{data}"\nbatch_sizes = [2]\nseq_lens = [16]\nthreads = 1
+        toml.write_text(f"""out = "{out}"\ndata_dir = "{data}"\nbatch_sizes = [2]\nseq_lens = [16]\nthreads = 1\nrounds = 0
 [timing]\nmin_time_s = 0.2\nmin_iters = 3\nwarmup_iters = 1\nmax_time_s = 5
 [[groups]]\nmodels = ["{tiny_encoder}"]\ntasks = ["tatoeba"]\nbackends = ["onnx"]\nlangs = {langs}\nmax_examples = 5
 [[groups]]\nmodels = ["{second}"]\ntasks = ["tatoeba"]\nbackends = ["eager"]\nlangs = {second_langs or langs}
@@ -470,7 +504,7 @@ def test_a_resume_with_other_settings_stops_and_names_the_difference(tiny_encode
 
     data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "settings"
     args = ["sweep", "--models", tiny_encoder, "--backends", "eager", "--tasks", "tatoeba", "--langs", "de",
-            "--seq-lens", "16", "--data-dir", data, "--out", out, *FAST]
+            "--seq-lens", "16", "--data-dir", data, "--out", out, *SWEEP_FAST]
     bench(*args, "--batch-sizes", "2", check_rc=0)
     stored = (out / "results.jsonl").read_text()
     proc = bench(*args, "--batch-sizes", "4")

@@ -16,7 +16,7 @@ import pytest
 
 from bench.executors.process import marked_processes
 from bench.records.store import ResultStore
-from tests.test_cli import BENCH, FAST, bench
+from tests.test_cli import BENCH, SWEEP_FAST, bench
 from tests.test_sweep import _tatoeba_dir
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 def _args(model, data, out, backends="eager,torchscript", *extra):
     return ["sweep", "--models", str(model), "--backends", backends, "--tasks", "tatoeba", "--langs", "de",
-            "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out), *FAST, *extra]
+            "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", str(data), "--out", str(out), *SWEEP_FAST, *extra]
 
 
 def _named(mark: str, prefix: str) -> list[int]:

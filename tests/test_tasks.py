@@ -250,13 +250,13 @@ def test_finetune_qa_learns_spans_it_never_saw_and_every_cpu_backend_runs_it(tmp
     assert record["scores"]["en"] > 80, record["scores"]
     assert record["parity"]["label_agreement"] == 1.0  # QA parity: best start/end positions agree with eager
     # accuracy and timing of the same checkpoint through every CPU backend, each cell in its own process
-    from tests.test_cli import FAST
+    from tests.test_cli import SWEEP_FAST
     from export.registry import BACKENDS, get_backend
 
     backends = [b for b in BACKENDS if get_backend(b).availability("cpu") is None]
     run = tmp_path / "runs" / "qa"
     bench("sweep", "--models", ckpt, "--backends", ",".join(backends), "--tasks", "xquad", "--langs", "en",
-          "--data-dir", data, "--batch-sizes", "2", "--seq-lens", "128", "--out", run, *FAST,
+          "--data-dir", data, "--batch-sizes", "2", "--seq-lens", "128", "--out", run, *SWEEP_FAST,
           "--min-agreement", "0", check_rc=0)  # the parity gate has its own tests; here every path must run
     from bench.records.store import ResultStore
 

@@ -3,7 +3,7 @@
 import pandas as pd
 from adjustText import adjust_text
 
-from reports.analysis import OVERALL_AXES, frontier_points, pareto
+from reports.analysis import OVERALL_AXES, frontier_points, ok_cells, pareto
 from reports.base import ReportContext, Section, new_figure, save_figure
 
 
@@ -17,8 +17,11 @@ def render(ctx: ReportContext) -> Section:
         if not points:
             continue
         front = pareto(points)
+        bars = _intervals(ctx, task) if task else {}
         rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0],
-                  ctx.throughput.unit if task else "x reference (geometric mean)": points[k][1]}
+                  "accuracy 95%": _span(bars.get(k, (None, None))[1], ".2f"),
+                  ctx.throughput.unit if task else "x reference (geometric mean)": points[k][1],
+                  "throughput 95%": _span(bars.get(k, (None, None))[0], ".1f")}
                  for k in front]
         fig, ax = new_figure(figsize=(8, 5))
         labels = []
@@ -27,6 +30,11 @@ def render(ctx: ReportContext) -> Section:
             passed = verdict.get((model, backend, task)) if task else _passes_everywhere(ctx, model, backend)
             color = {True: "tab:green", False: "tab:red", None: "tab:gray"}[passed]
             ax.scatter(thr, acc, color=color, marker="o" if key in front else "x", s=60, zorder=3)
+            x_ci, y_ci = bars.get(key, (None, None))
+            if x_ci or y_ci:  # 95% intervals on both axes where the run has them
+                ax.errorbar(thr, acc, xerr=[[thr - x_ci[0]], [x_ci[1] - thr]] if x_ci else None,
+                            yerr=[[acc - y_ci[0]], [y_ci[1] - acc]] if y_ci else None,
+                            fmt="none", ecolor=color, elinewidth=1, alpha=0.6, zorder=2)
             labels.append(ax.text(thr, acc, key, fontsize=7))
         fx = [points[k][1] for k in front]
         fy = [points[k][0] for k in front]
@@ -50,7 +58,11 @@ def render(ctx: ReportContext) -> Section:
         section.image(save_figure(fig, ctx.out_dir / f"frontier-{name}.png"), f"frontier for {name}")
     section.blocks.insert(0, ("text", f"Throughput axis: {ctx.throughput.caption}. {ctx.throughput.note} The overall "
                                       f"frontier (variants measured on every task): y is the {OVERALL_AXES[0]}, x "
-                                      f"the {OVERALL_AXES[1]} (examples/s of different tasks are never averaged)."
+                                      f"the {OVERALL_AXES[1]} (examples/s of different tasks are never averaged). "
+                                      "Bars on a task's frontier: the 95% interval of its throughput (timing "
+                                      "rounds) and of its accuracy (the reference's score minus the paired-bootstrap "
+                                      "interval of its drop against eager fp32 of the same checkpoint); colours are "
+                                      "gate verdicts."
                           .replace("  ", " ").strip()))
     if rows:
         section.text("Variants on the frontier (no other variant is both at least as accurate and as fast):")
@@ -64,3 +76,25 @@ def _passes_everywhere(ctx: ReportContext, model: str, backend: str) -> bool | N
     if not verdicts or any(v is None for v in verdicts):
         return None
     return all(verdicts)
+
+
+def _intervals(ctx: ReportContext, task: str) -> dict:
+    """Per variant `model|backend` of one task: (throughput interval, accuracy interval), either None where the run
+    has none. The accuracy interval is its own eager fp32's score minus the drop's paired interval."""
+    gates = {g.cell_id: g for g in ctx.gate if g.task == task}
+    out = {}
+    for r in ok_cells(ctx.records):
+        g = gates.get(r["cell_id"])
+        if r["task"] != task or g is None:
+            continue
+        accuracy_ci = None
+        if g.drop_ci and g.reference is not None:
+            low, high = g.drop_ci
+            hib = (r.get("accuracy") or {}).get("higher_is_better", True)
+            accuracy_ci = (g.reference - high, g.reference - low) if hib else (g.reference + low, g.reference + high)
+        out[f"{r['model']}|{r['backend']}"] = (ctx.throughput.interval(r), accuracy_ci)
+    return out
+
+
+def _span(ci, fmt: str) -> str:
+    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "-"

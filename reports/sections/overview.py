@@ -7,6 +7,7 @@ from bench.tasks import get_task
 from models.errors import UserError
 from reports.analysis import REFERENCE_RULE, best_within, ok_cells
 from reports.base import ReportContext, Section
+from reports.throughput import times_text
 
 WITHIN = (1.0, 3.0)  # points: the gate's default tolerance, and the budget a deployment often accepts
 
@@ -26,6 +27,11 @@ def _paying_languages(by_id: dict, answer: dict, n: int = 2) -> str:
     return ", ".join(paying) or "none"
 
 
+def _ratio(answer: dict) -> str:
+    value = answer["speedup_vs_reference"]
+    return times_text(value, answer["speedup_vs_reference_ci"]) if value else "-"
+
+
 def render(ctx: ReportContext) -> Section:
     section = Section("Overview: fastest within N points, per task family")
     tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
@@ -35,9 +41,12 @@ def render(ctx: ReportContext) -> Section:
         f"For each task the reference is {REFERENCE_RULE}. Each column names the fastest variant (model and inference "
         "path) whose average drop against it is within N points by its whole 95% interval (a paired bootstrap over "
         "the same examples; a faster variant whose interval straddles N is passed over), with its throughput ratio "
-        "to the reference "
-        f"({ctx.throughput.short}; across cells of one run) and the two languages that lose most against the "
-        "reference (points). A smaller model's drop includes what distillation cost.")
+        f"to the reference ({ctx.throughput.short}"
+        + ("; its 95% interval from the timing rounds, rounds then batches resampled" if ctx.throughput.kind == "rounds"
+           else "; across cells of one run, no interval: run the sweep with --rounds N") +
+        "), the qualifying variants its speed cannot be told from (`tied`: the fastest's ratio over each has an "
+        "interval that reaches 1.00) and the two languages that lose most against the reference (points). A smaller "
+        "model's drop includes what distillation cost.")
     rows, by_id = [], {r["cell_id"]: r for r in ok_cells(ctx.records)}
     for task in sorted(tasks, key=lambda t: (_family(t), t)):
         row = {"family": _family(task), "task": task}
@@ -45,21 +54,23 @@ def render(ctx: ReportContext) -> Section:
             answer = best_within(ctx.records, within, task, ctx.throughput)
             label = f"within {within:g}"
             if "error" in answer:
-                row.update({label: "-", f"{label}: x ref": None, f"{label}: drop": None,
+                row.update({label: "-", f"{label}: x ref": "-", f"{label}: drop": None, f"{label}: tied": "-",
                             f"{label}: paying languages": "-"})
                 continue
             row["reference"] = answer["reference"].replace("|eager|" + task, "")
             row.update({label: f"{answer['model']} / {answer['backend']}",
-                        f"{label}: x ref": answer["speedup_vs_reference"],
+                        f"{label}: x ref": _ratio(answer),
                         f"{label}: drop": answer["accuracy_drop"],
+                        f"{label}: tied": ", ".join(t["variant"].replace("|" + task, "").replace("|", " / ") for t in answer["tied"])
+                        or ("none" if answer["ties_decidable"] else "undecidable (no intervals)"),
                         f"{label}: paying languages": _paying_languages(by_id, answer)})
         rows.append(row)
     frame = pd.DataFrame(rows)
     order = ["family", "task", "reference"] + [c for c in frame.columns if c.startswith("within")]
     section.table(frame[[c for c in order if c in frame.columns]])
     for family, group in frame.groupby("family", sort=True):
-        picks = [f"{r['task']}: {r['within 1']}" + (f" ({r['within 1: x ref']:.2f}x)"
-                                                      if pd.notna(r.get("within 1: x ref")) else "")
+        picks = [f"{r['task']}: {r['within 1']}" + (f" ({r['within 1: x ref']})" if r["within 1: x ref"] != "-"
+                                                      else "")
                  for _, r in group.iterrows()]
         section.text(f"**{family}** — within 1 point: " + "; ".join(picks) + ".")
     return section

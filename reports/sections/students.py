@@ -6,6 +6,7 @@ import pandas as pd
 
 from reports.analysis import has_accuracy, ok_cells
 from reports.base import ReportContext, Section
+from reports.throughput import times_text
 
 
 def _teacher_model(meta: dict, models: dict[str, dict]) -> str | None:
@@ -39,6 +40,11 @@ def _recipe(meta: dict) -> str:
     return "; ".join(parts)
 
 
+def _over_teacher(measure, teacher_eager: dict, cell: dict) -> str | None:
+    ratio = measure.ratio(teacher_eager, cell)
+    return times_text(*ratio) if ratio else None
+
+
 def render(ctx: ReportContext) -> Section:
     section = Section("Distilled students vs their teacher")
     cells = [r for r in ok_cells(ctx.records) if has_accuracy(r)]
@@ -52,7 +58,11 @@ def render(ctx: ReportContext) -> Section:
     measure = ctx.throughput
     section.text(f"Accuracy and throughput ({measure.short}) of each student under each inference path, against "
                  "its teacher's eager fp32 in the same run (the same examples and batching policy). "
-                 "Drop: teacher eager fp32 minus the student's score, in points.")
+                 "Drop: teacher eager fp32 minus the student's score, in points. `x teacher eager`: throughput over "
+                 "the teacher's eager fp32" + (", with its 95% interval from the timing rounds (rounds, then "
+                                              "batches resampled)" if measure.kind == "rounds" else
+                                              " across cells of one run (no interval: run the sweep with --rounds)")
+                 + ".")
     for student, meta in sorted(students.items()):
         teacher = _teacher_model(meta, first_by_model)
         section.text(f"**{student}** (teacher {meta.get('teacher')}): {_recipe(meta)}.")
@@ -65,7 +75,6 @@ def render(ctx: ReportContext) -> Section:
             if ref is None:
                 section.text(f"{task}: the teacher has no eager fp32 cell on it.")
                 continue
-            ref_thr = measure.of(ref)
             rows, per_language = [], {"teacher eager": ref["accuracy"]["scores"]}
             for r in sorted((r for r in cells if r["task"] == task and r["model"] in (student, teacher)),
                             key=lambda r: (r["model"] != teacher, r["backend"])):
@@ -74,7 +83,7 @@ def render(ctx: ReportContext) -> Section:
                 rows.append({"model": f"{who} ({r['model']})", "backend": r["backend"],
                              "accuracy": r["accuracy"]["average"],
                              "drop": ref["accuracy"]["average"] - r["accuracy"]["average"],
-                             "throughput": thr, "x teacher eager": thr / ref_thr if thr and ref_thr else None,
+                             "throughput": thr, "x teacher eager": _over_teacher(measure, ref, r),
                              "size MiB": r.get("size_mb")})
                 if r["model"] == student:
                     per_language[f"student {r['backend']}"] = r["accuracy"]["scores"]
