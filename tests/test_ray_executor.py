@@ -93,11 +93,17 @@ def test_ray_sweep_records_like_local_survives_a_killed_worker_and_retries_it(ti
         assert r["executor"]["name"] == "ray" and r["executor"]["node_id"] and r["executor"]["assigned"]["CPU"] == 1.0
         assert r["accuracy"]["n_examples"] == {"de": 12} and r["performance"][0]["throughput"] > 0
         assert r["executor"]["started"] < r["executor"]["ended"] and r["dependencies"]["settings"]["threads"] == 1
-    # cells that overlapped on the node are recorded as beside each other (by whichever finished later)
-    if len(ok) == 2:
-        (a, b) = sorted(ok, key=lambda r: r["executor"]["ended"])
-        overlap = b["executor"]["started"] < a["executor"]["ended"]
-        assert (a["cell_id"] in b["executor"]["ran_beside"]) == overlap and not a["executor"]["ran_beside"]
+    # cells that overlapped on the node are recorded as beside each other (by whichever the driver recorded later);
+    # the killed worker's cell counts with the driver's window, submission to failure (its node and clock died)
+    def window(r):
+        e = r["executor"]
+        return (e["started"], e["ended"]) if "started" in e else tuple(e["driver_window"])
+
+    for r in ok:
+        overlapping = {o["cell_id"] for o in records.values()
+                       if o is not r and window(o)[0] < window(r)[1] and window(r)[0] < window(o)[1]}
+        earlier = {c for c in overlapping if records[c]["timestamp"] < r["timestamp"]}
+        assert earlier <= set(r["executor"]["ran_beside"]) <= overlapping, (r["cell_id"], r["executor"], overlapping)
 
     # the same cell through the local executor has the same record shape
     local = tmp_path / "runs" / "local"
@@ -134,3 +140,15 @@ def test_exclusive_runs_one_cell_per_node_at_a_time(tiny_encoder, tmp_path):
     first, second = records
     assert first["executor"]["node_id"] == second["executor"]["node_id"]
     assert first["executor"]["ended"] <= second["executor"]["started"]  # one after the other on the node
+
+
+def test_a_cell_whose_worker_died_counts_as_beside_every_cell_that_overlapped_its_window():
+    """Its node and clock died with the worker: the driver's window (submission to failure) stands in, on any node."""
+    from bench.executors.ray_cluster import _overlaps
+
+    ran: list = []
+    assert _overlaps({"node_id": "A", "started": 0.0, "ended": 10.0}, "first", ran) == []
+    assert _overlaps({"driver_window": [5.0, 20.0]}, "died", ran) == []  # a failed cell is flagged by no one
+    assert _overlaps({"node_id": "B", "started": 12.0, "ended": 30.0}, "other-node", ran) == ["died"]
+    assert _overlaps({"node_id": "A", "started": 9.0, "ended": 11.0}, "same-node", ran) == ["first", "died"]
+    assert _overlaps({"node_id": "A", "started": 21.0, "ended": 25.0}, "after", ran) == []

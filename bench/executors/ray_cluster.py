@@ -132,12 +132,16 @@ class RayExecutor(Executor):
 
 
 def _overlaps(executor: dict, cell_id: str, ran: list) -> list[str]:
-    """Cells that ran on the same node while this one ran (among those finished so far; `ran` is extended). The
-    report recomputes this from every record's start and end (reports.analysis.ran_beside)."""
+    """Cells that ran on the same node while this one ran (among those finished so far; `ran` is extended; the
+    report's summary names them). A cell whose worker died has no node or clock of its own: it counts with the
+    driver's window from its submission to its failure, beside a cell of any node (it may have shared this one)."""
     node, start, end = executor.get("node_id"), executor.get("started"), executor.get("ended")
-    if node is None or start is None or end is None:
+    if start is None or end is None:
+        start, end = executor.get("driver_window", (None, None))
+        if start is not None:
+            ran.append((None, start, end, cell_id))
         return []
-    beside = [other for other_node, s, e, other in ran if other_node == node and s < end and start < e]
+    beside = [other for other_node, s, e, other in ran if other_node in (node, None) and s < end and start < e]
     ran.append((node, start, end, cell_id))
     return beside
 
@@ -152,7 +156,8 @@ def _result(ray, ref, job: CellJob, seconds: float) -> dict:
         kind = e.__class__.__name__
         text = next((line for line in reason if line.strip()), kind)
         return {"status": "failed", "error": f"ray: {kind}: {text}"[:2000], "error_kind": "crash",
-                "cell_seconds": seconds, "executor": {"name": "ray", "resources": job.resources}}
+                "cell_seconds": seconds, "executor": {"name": "ray", "resources": job.resources,
+                                                       "driver_window": [time.time() - seconds, time.time()]}}
 
 
 def _fits(resources: dict, node: dict) -> bool:
