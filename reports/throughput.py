@@ -91,14 +91,19 @@ class Throughput:
             f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
 
 
+def interval_text(ci: Interval, fmt: str) -> str:
+    """A 95% interval as `[low, high]`, "-" where the measure has none."""
+    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "-"
+
+
 def speed_text(value: float, ci: Interval) -> str:
     """Examples/s with its 95% interval where the measure has one: `412.3 [398.1, 425.0]`."""
-    return f"{value:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+    return f"{value:.1f}" + (f" {interval_text(ci, '.1f')}" if ci else "")
 
 
 def times_text(value: float, ci: Interval) -> str:
     """A speedup with its 95% interval where the measure has one: `1.42x [1.31, 1.55]`."""
-    return f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    return f"{value:.2f}x" + (f" {interval_text(ci, '.2f')}" if ci else "")
 
 
 THROUGHPUT_KINDS = ("rounds", "task", "fixed-shape")

@@ -5,6 +5,7 @@ from adjustText import adjust_text
 
 from reports.analysis import OVERALL_AXES, frontier_points, ok_cells, pareto
 from reports.base import ReportContext, Section, new_figure, save_figure
+from reports.throughput import interval_text
 
 
 def render(ctx: ReportContext) -> Section:
@@ -19,9 +20,9 @@ def render(ctx: ReportContext) -> Section:
         front = pareto(points)
         bars = _intervals(ctx, task) if task else {}
         rows += [{"task": task or "overall", "variant": k, "accuracy": points[k][0],
-                  "accuracy 95%": _span(bars.get(k, (None, None))[1], ".2f"),
+                  "accuracy 95%": interval_text(bars.get(k, (None, None))[1], ".2f"),
                   ctx.throughput.unit if task else "x reference (geometric mean)": points[k][1],
-                  "throughput 95%": _span(bars.get(k, (None, None))[0], ".1f")}
+                  "throughput 95%": interval_text(bars.get(k, (None, None))[0], ".1f")}
                  for k in front]
         fig, ax = new_figure(figsize=(8, 5))
         labels = []
@@ -84,8 +85,8 @@ def _intervals(ctx: ReportContext, task: str) -> dict:
     gates = {g.cell_id: g for g in ctx.gate if g.task == task}
     out = {}
     for r in ok_cells(ctx.records):
-        g = gates.get(r["cell_id"])
-        if r["task"] != task or g is None:
+        g = gates.get(r["cell_id"])  # this task's cells only
+        if g is None:
             continue
         accuracy_ci = None
         if g.drop_ci and g.reference is not None:
@@ -94,7 +95,3 @@ def _intervals(ctx: ReportContext, task: str) -> dict:
             accuracy_ci = (g.reference - high, g.reference - low) if hib else (g.reference + low, g.reference + high)
         out[f"{r['model']}|{r['backend']}"] = (ctx.throughput.interval(r), accuracy_ci)
     return out
-
-
-def _span(ci, fmt: str) -> str:
-    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "-"

@@ -32,6 +32,12 @@ def _ratio(answer: dict) -> str:
     return times_text(value, answer["speedup_vs_reference_ci"]) if value else "-"
 
 
+def _tied(answer: dict, task: str) -> str:
+    """The qualifying variants whose speed the rounds cannot tell from the fastest's, as `model / backend`."""
+    tied = [t["variant"].replace("|" + task, "").replace("|", " / ") for t in answer["tied"]]
+    return ", ".join(tied) or ("none" if answer["ties_decidable"] else "undecidable (no intervals)")
+
+
 def render(ctx: ReportContext) -> Section:
     section = Section("Overview: fastest within N points, per task family")
     tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
@@ -61,8 +67,7 @@ def render(ctx: ReportContext) -> Section:
             row.update({label: f"{answer['model']} / {answer['backend']}",
                         f"{label}: x ref": _ratio(answer),
                         f"{label}: drop": answer["accuracy_drop"],
-                        f"{label}: tied": ", ".join(t["variant"].replace("|" + task, "").replace("|", " / ") for t in answer["tied"])
-                        or ("none" if answer["ties_decidable"] else "undecidable (no intervals)"),
+                        f"{label}: tied": _tied(answer, task),
                         f"{label}: paying languages": _paying_languages(by_id, answer)})
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from reports.analysis import has_accuracy, ok_cells
 from reports.base import ReportContext, Section
-from reports.throughput import times_text
+from reports.throughput import Throughput, times_text
 
 
 def _teacher_model(meta: dict, models: dict[str, dict]) -> str | None:
@@ -40,7 +40,7 @@ def _recipe(meta: dict) -> str:
     return "; ".join(parts)
 
 
-def _over_teacher(measure, teacher_eager: dict, cell: dict) -> str | None:
+def _over_teacher(measure: Throughput, teacher_eager: dict, cell: dict) -> str | None:
     ratio = measure.ratio(teacher_eager, cell)
     return times_text(*ratio) if ratio else None
 
