@@ -65,10 +65,14 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
     control, control_ci = control_ratio(eager)
     assert control > 0 and control_ci is not None
     assert eager["examples_per_s_ci95"][0] <= eager["examples_per_s"] <= eager["examples_per_s_ci95"][1]
-    # resumed: nothing timed again
+    walls = json.loads((out / "sweep.json").read_text())["wall_times"]
+    assert [w["cells_run"] for w in walls] == [2] and walls[0]["timing_rounds_s"] > 0
+    # resumed: nothing timed again, and the second invocation's wall time says it ran no cell
     before = (out / "rounds.jsonl").read_text()
     bench(*args, check_rc=0)
     assert (out / "rounds.jsonl").read_text() == before
+    walls = json.loads((out / "sweep.json").read_text())["wall_times"]
+    assert [w["cells_run"] for w in walls] == [2, 0] and walls[1]["timing_rounds_s"] < walls[0]["timing_rounds_s"]
 
 
 @pytest.mark.slow
@@ -121,3 +125,17 @@ def test_a_busy_neighbour_during_one_round_flags_that_round_and_the_sweep_says_s
         assert f"{t['member']} round 2: other processes took" in stderr
     speed = {r["backend"]: r["speed"] for r in ResultStore(out).read()}
     assert [t["disturbed"] for t in speed["eager"]["rounds"]][1] is True
+
+
+def test_the_report_states_each_invocations_wall_time_for_cells_and_rounds(tmp_path):
+    from reports.base import ReportContext
+    from reports.sections.environment import render
+
+    walls = [{"command": "bench sweep", "cells_run": 4, "accuracy_cells_s": 150.0, "timing_rounds_s": 426.0},
+             {"command": "bench sweep", "cells_run": 0, "accuracy_cells_s": 0.2, "timing_rounds_s": 0.0}]
+    texts = [b[1] for b in render(ReportContext("r", [], {"commands": ["bench sweep"] * 2, "wall_times": walls}, [],
+                                                None, tmp_path)).blocks if b[0] == "text"]
+    wall_text = next(t for t in texts if t.startswith("Wall time"))
+    assert "4 cell(s) 2.5 min + rounds 7.1 min" in wall_text and "0 cell(s) 0.0 min + rounds 0.0 min" in wall_text
+    old = render(ReportContext("r", [], {"commands": ["bench sweep"]}, [], None, tmp_path))  # kept no wall times
+    assert not any(b[1].startswith("Wall time") for b in old.blocks if b[0] == "text")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -202,6 +203,17 @@ def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> 
     return run_rounds(cfg, store, specs, log)
 
 
+def _record_wall_time(config_path: Path, config_record: dict, command: str, cells_run: int, cells_s: float,
+                      rounds_s: float, log) -> None:
+    """How long this command's accuracy cells and timing rounds took, kept in sweep.json beside the commands: the
+    rounds' cost is what a sweep pays for ratios with intervals (a sweep without rounds ran only the first part)."""
+    entry = {"command": command, "cells_run": cells_run, "accuracy_cells_s": round(cells_s, 1),
+             "timing_rounds_s": round(rounds_s, 1)}
+    config_record["wall_times"] = [*config_record.get("wall_times", []), entry]
+    write_json_atomic(config_path, config_record)
+    log(f"wall time: {cells_run} accuracy cell(s) {cells_s / 60:.1f} min, timing rounds {rounds_s / 60:.1f} min")
+
+
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.timing.batching import check_policies
     from bench.tasks import get_task
@@ -231,6 +243,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         if not cfg.rerun_changed:  # with it, each finished cell's own dependencies decide (below)
             check_settings(cfg, previous, settings)
         config_record["commands"] = [*previous.get("commands", []), cfg.command]
+        config_record["wall_times"] = previous.get("wall_times", [])
     else:
         config_record["commands"] = [cfg.command]
     write_json_atomic(config_path, config_record)
@@ -276,6 +289,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
         if record["status"] != "ok":
             log(f"cell {job.cell['cell_id']} failed: {record['error'][:300]}")
 
+    cells_started = time.monotonic()
     try:
         executor.run(jobs, finished, log)
     finally:  # whatever stopped the sweep, nothing of its cells runs on
@@ -284,7 +298,10 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
             survivors = end_processes(leftovers)
             log(f"ended {len(leftovers) - len(survivors)} leftover process(es) of this sweep"
                 + (f"; {len(survivors)} survived SIGKILL: {', '.join(map(str, survivors))}" if survivors else ""))
+    rounds_started = time.monotonic()
     disturbed = _performance_run(cfg, store, specs, log)
+    _record_wall_time(config_path, config_record, cfg.command, len(todo), rounds_started - cells_started,
+                      time.monotonic() - rounds_started, log)
     records = store.read()
     if disturbed:
         log(f"{len(disturbed)} round turn(s) ran while other processes took more than {DISTURBED_CORES} cores "

@@ -13,6 +13,12 @@ def render(ctx: ReportContext) -> Section:
     commands = ctx.config.get("commands", [])
     section.text("Commands that produced this run (a resumed sweep lists each invocation):\n\n" +
                  "\n".join(f"    {c}" for c in commands))
+    walls = ctx.config.get("wall_times", [])
+    if walls:  # older runs did not keep them
+        section.text("Wall time of each invocation: its accuracy cells (what a sweep without timing rounds runs) "
+                     "and its timing rounds:\n\n" + "\n".join(
+                         f"    {w['cells_run']} cell(s) {w['accuracy_cells_s'] / 60:.1f} min + rounds "
+                         f"{w['timing_rounds_s'] / 60:.1f} min" for w in walls))
     cells = ok_cells(ctx.records)
     if any(r["model"] == "demo" for r in cells):
         section.text("The demo model's fp32 reference is multilingual-e5-small with its 4-bit (Q4_0) weights "
