@@ -13,7 +13,7 @@ from bench.config import (batching_option, csv, data_dir_option, device_option, 
                           max_examples_option, max_tokens_option, option, split_option, threads_option)
 from bench.timing.harness import TimingConfig
 from bench.executors.plan import planned_threads, sweep_cell_plan
-from bench.records.resume import changed_cells, check_settings, measurement_settings
+from bench.records.resume import changed_cells, check_settings, measurement_settings, record_wall_time
 from bench.records.schema import sweep_cell_record
 from bench.timing.rounds import DISTURBED_CORES
 from bench.records.store import CONFIG_FILE, ResultStore
@@ -203,17 +203,6 @@ def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> 
     return run_rounds(cfg, store, specs, log)
 
 
-def _record_wall_time(config_path: Path, config_record: dict, command: str, cells_run: int, cells_s: float,
-                      rounds_s: float, log) -> None:
-    """How long this command's accuracy cells and timing rounds took, kept in sweep.json beside the commands: the
-    rounds' cost is what a sweep pays for ratios with intervals (a sweep without rounds ran only the first part)."""
-    entry = {"command": command, "cells_run": cells_run, "accuracy_cells_s": round(cells_s, 1),
-             "timing_rounds_s": round(rounds_s, 1)}
-    config_record["wall_times"] = [*config_record.get("wall_times", []), entry]
-    write_json_atomic(config_path, config_record)
-    log(f"wall time: {cells_run} accuracy cell(s) {cells_s / 60:.1f} min, timing rounds {rounds_s / 60:.1f} min")
-
-
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.timing.batching import check_policies
     from bench.tasks import get_task
@@ -238,14 +227,11 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
     config_record = {**asdict(cfg), "out": str(cfg.out), "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
                      "gate": gate, "measurement_settings": settings}
     config_path = cfg.out / CONFIG_FILE
-    if config_path.is_file():  # a resumed run keeps every command that contributed to it
-        previous = json.loads(config_path.read_text())
-        if not cfg.rerun_changed:  # with it, each finished cell's own dependencies decide (below)
-            check_settings(cfg, previous, settings)
-        config_record["commands"] = [*previous.get("commands", []), cfg.command]
-        config_record["wall_times"] = previous.get("wall_times", [])
-    else:
-        config_record["commands"] = [cfg.command]
+    previous = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    if previous and not cfg.rerun_changed:  # with it, each finished cell's own dependencies decide (below)
+        check_settings(cfg, previous, settings)
+    config_record["commands"] = [*previous.get("commands", []), cfg.command]  # a resumed run keeps every command
+    config_record["wall_times"] = previous.get("wall_times", [])  # and each one's wall time
     write_json_atomic(config_path, config_record)
     store = ResultStore(cfg.out)
     torn = store.repair()
@@ -300,8 +286,8 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
                 + (f"; {len(survivors)} survived SIGKILL: {', '.join(map(str, survivors))}" if survivors else ""))
     rounds_started = time.monotonic()
     disturbed = _performance_run(cfg, store, specs, log)
-    _record_wall_time(config_path, config_record, cfg.command, len(todo), rounds_started - cells_started,
-                      time.monotonic() - rounds_started, log)
+    record_wall_time(config_path, config_record, cfg.command, len(todo), rounds_started - cells_started,
+                     time.monotonic() - rounds_started, log)
     records = store.read()
     if disturbed:
         log(f"{len(disturbed)} round turn(s) ran while other processes took more than {DISTURBED_CORES} cores "

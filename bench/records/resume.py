@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable, cast
 
 from models.errors import UserError
+from models.files import write_json_atomic
 
 MEASUREMENT_SETTINGS = ("device", "langs", "batch_sizes", "seq_lens", "data_dir", "split", "random_init", "threads",
                         "timing", "eval_batch_size", "batching", "max_tokens", "max_examples", "min_agreement")
@@ -62,3 +64,14 @@ def changed_cells(done: dict[str, Any], specs: dict[str, dict[str, Any]], node_s
     if unchecked:
         log(f"{unchecked} finished cell(s) were recorded before dependencies were: resumed without checking them")
     return changed
+
+
+def record_wall_time(config_path: Path, config_record: dict[str, Any], command: str, cells_run: int, cells_s: float,
+                     rounds_s: float, log: Callable[[str], None]) -> None:
+    """How long this command's accuracy cells and timing rounds took, kept in sweep.json beside the commands: the
+    rounds' cost is what a sweep pays for ratios with intervals (a sweep without rounds ran only the first part)."""
+    entry = {"command": command, "cells_run": cells_run, "accuracy_cells_s": round(cells_s, 1),
+             "timing_rounds_s": round(rounds_s, 1)}
+    config_record["wall_times"] = [*config_record.get("wall_times", []), entry]
+    write_json_atomic(config_path, config_record)
+    log(f"wall time: {cells_run} accuracy cell(s) {cells_s / 60:.1f} min, timing rounds {rounds_s / 60:.1f} min")
