@@ -22,6 +22,12 @@ class FinetuneSettings:
     batch_size: int = field(default=16, metadata={"help": "examples per step"})
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate", "flag": "--lr"})
     seed: int = field(default=42, metadata={"help": "random seed"})
+    # Why: the word-embedding matrix holds most of an XLM-R-family encoder's weights (96M of the demo's 118M), and
+    # AdamW's update of it is most of a CPU step (measured on the demo, batch 16 x 40 tokens, 2 threads: 1.6-2.0 s
+    # a step trained, 0.8 s frozen); keeping it fixed also keeps the vocabulary of the languages English training
+    # never sees where pretraining put it.
+    freeze_embeddings: bool = field(default=False, metadata={
+        "help": "keep the word embeddings fixed (about 2x faster steps on CPU; recorded)"})
 
 
 def train_head(source: Checkpoint, head_name: str, head_kwargs: dict, features: list[dict], collator,
@@ -46,6 +52,8 @@ def train_head(source: Checkpoint, head_name: str, head_kwargs: dict, features: 
             if name != model.base_model_prefix and any(True for _ in module.parameters()):
                 module.apply(model._init_weights)
                 new_head.append(name)
+    if settings.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     tok = source.tokenizer()
 
     def train_into(staging: Path) -> None:
@@ -66,6 +74,7 @@ def train_head(source: Checkpoint, head_name: str, head_kwargs: dict, features: 
             "new_head": new_head or "fresh (the source had no task head)",
             "train_examples": len(features), "steps": result.global_step, "epochs": settings.epochs,
             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size, "seed": settings.seed,
+            "freeze_embeddings": settings.freeze_embeddings,
             "train_seconds": time.perf_counter() - t0,
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         }, indent=2))
