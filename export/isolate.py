@@ -117,11 +117,21 @@ def _isolated_main(conn, parent: int, name: str, fn, args, kwargs) -> None:
     os._exit(0)
 
 
+class IsolatedTimeout(IsolatedCrash):
+    """The isolated process did not answer within its time limit; it was killed."""
+
+
 def run_isolated(fn, *args, **kwargs):
     """Call `fn(*args, **kwargs)` in a new spawned process and return its result; exceptions propagate (with
     the child's traceback as their cause). The process dies with its caller (die_with_parent) and stays in the
     caller's process group, so ending a sweep cell's group ends it too. A child that dies without answering
     raises IsolatedCrash."""
+    return run_isolated_within(None, fn, *args, **kwargs)
+
+
+def run_isolated_within(limit_s: float | None, fn, *args, **kwargs):
+    """`run_isolated` with a time limit: a child that has not answered after `limit_s` seconds (None: no limit)
+    is killed and IsolatedTimeout raised, so that a hung process cannot hang its caller."""
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_isolated_main, name=f"stilts:{fn.__name__}",
@@ -129,6 +139,9 @@ def run_isolated(fn, *args, **kwargs):
     proc.start()
     sender.close()  # the child holds the only writing end: its death reads as end-of-file here
     try:
+        if limit_s is not None and not receiver.poll(limit_s):
+            # raised inside the try: the handler below kills the child and waits for it
+            raise IsolatedTimeout(f"{fn.__name__} did not finish within {limit_s:g} s (its process was killed)")
         status, value, child_traceback = receiver.recv()
     except EOFError:
         proc.join()

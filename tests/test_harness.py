@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,19 @@ def _own_pid() -> int:
     import os
 
     return os.getpid()
+
+
+def test_an_isolated_call_past_its_time_limit_is_killed_and_says_so():
+    import psutil
+
+    from export.isolate import IsolatedCrash, IsolatedTimeout, run_isolated_within
+
+    t0 = time.monotonic()
+    with pytest.raises(IsolatedTimeout, match=r"sleep did not finish within 2 s") as raised:
+        run_isolated_within(2.0, time.sleep, 120)
+    assert isinstance(raised.value, IsolatedCrash) and time.monotonic() - t0 < 60  # not the child's 120 s
+    assert all("resource_tracker" in " ".join(c.cmdline()) for c in psutil.Process().children())
+    assert run_isolated_within(60.0, os.getpid) != os.getpid()  # within its limit: the answer as usual
 
 
 def test_an_isolated_call_returns_raises_or_reports_its_death_and_leaves_no_process():

@@ -139,3 +139,21 @@ def test_the_report_states_each_invocations_wall_time_for_cells_and_rounds(tmp_p
     assert "4 cell(s) 2.5 min + rounds 7.1 min" in wall_text and "0 cell(s) 0.0 min + rounds 0.0 min" in wall_text
     old = render(ReportContext("r", [], {"commands": ["bench sweep"]}, [], None, tmp_path))  # kept no wall times
     assert not any(b[1].startswith("Wall time") for b in old.blocks if b[0] == "text")
+
+
+@pytest.mark.slow
+def test_a_round_turn_past_the_sweep_timeout_is_killed_and_costs_that_turn_only(tiny_encoder, tmp_path):
+    """`--timeout` bounds a timing turn as it bounds a cell: a turn asked to time for 600 s is killed at 45 s, the
+    sweep ends with one line naming it, the cell keeps its accuracy and gets no speed block, and no process stays."""
+    import psutil
+
+    data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "hung"
+    proc = bench("sweep", "--models", tiny_encoder, "--backends", "eager", "--tasks", "tatoeba", "--langs", "de",
+                 "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out, "--eval-batch-size", "4",
+                 "--rounds", "1", "--round-min-time", "600", "--timeout", "45", *FAST, check_rc=0)
+    assert "round turn failed: " in proc.stderr and "time_batches did not finish within 45 s" in proc.stderr
+    assert "1 round turn(s) failed" in proc.stderr and "run the same command again" in proc.stderr
+    (record,) = ResultStore(out).read()
+    assert record["status"] == "ok" and record["accuracy"]["scores"]["de"] >= 0 and "speed" not in record
+    assert not (out / "rounds.jsonl").exists() or not (out / "rounds.jsonl").read_text().strip()
+    assert not [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("stilts:time_b")]

@@ -278,6 +278,24 @@ def test_the_overall_frontier_never_averages_examples_per_second_of_different_ta
     assert points["m|onnx"] == pytest.approx((84.0, 2.0))  # sqrt(4.0 x 1.0), not (40 + 1000) / 2 over (10 + 1000) / 2
 
 
+def test_the_frontier_colours_each_point_by_its_gates_verdict_not_its_point_estimate():
+    """A drop of 0.6 [-0.5, +1.8] against a 1-point tolerance passes on its point estimate, but the gate calls it
+    inconclusive: the frontier draws it orange, and across tasks one inconclusive gate makes the variant so."""
+    from types import SimpleNamespace
+
+    from reports.sections.frontier import VERDICT_COLOURS, _verdict_everywhere
+
+    def gate_of(backend, task, verdict, passed):
+        return SimpleNamespace(model="m", backend=backend, task=task, accuracy=80.0, verdict=verdict, passed=passed)
+
+    ctx = SimpleNamespace(gate=[gate_of("onnx", "xnli", "pass", True), gate_of("onnx", "udpos", "pass", True),
+                                gate_of("int8", "xnli", "pass", True), gate_of("int8", "udpos", "inconclusive", True),
+                                gate_of("bf16", "xnli", "fail", False), gate_of("bf16", "udpos", "inconclusive", True)])
+    assert [_verdict_everywhere(ctx, "m", b) for b in ("onnx", "int8", "bf16", "none")] == \
+        ["pass", "inconclusive", "fail", "n/a"]
+    assert len(set(VERDICT_COLOURS.values())) == 4 and VERDICT_COLOURS["inconclusive"] != VERDICT_COLOURS["pass"]
+
+
 def test_the_reference_is_chosen_by_a_rule_not_by_a_noisy_lead():
     """Two heads of one size, a target-only one and its STILTs twin that scored 0.4 higher: the rule takes the
     target-only head, whatever the scores."""

@@ -184,7 +184,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                before_turn: Callable[[int, int, str], None] | None = None) -> list[str]:
     """Time every group of finished cells in `cfg.rounds` rounds and give each cell its `speed` block. Returns one
     line per disturbed round turn. `before_turn(round, position, member)`: a hook the noise test uses."""
-    from export.isolate import run_isolated
+    from export.isolate import IsolatedCrash, run_isolated_within
 
     if cfg.rounds < 1:
         return []
@@ -200,6 +200,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
         groups.setdefault(group_key(record, scored[f"{record['model']}|{record['task']}"]), []).append(cell_id)
     rounds_store = RoundsStore(cfg.out)
     disturbed: list[str] = []
+    failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
                 "control": cfg.control,
                 "disturbed_cores": DISTURBED_CORES}
@@ -208,7 +209,8 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
         members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
         digest = hashlib.sha256(json.dumps([key, members, settings, [finished[c].get("timestamp") for c in cells]]
                                            ).encode()).hexdigest()[:16]
-        if all((finished[c].get("speed") or {}).get("group_digest") == digest for c in cells):
+        if all((finished[c].get("speed") or {}).get("group_digest") == digest
+               and not finished[c]["speed"].get("failed_turns") for c in cells):
             continue  # timed in full under these members and settings (a resumed sweep)
         turns = {(e["round"], e["member"]): e for e in rounds_store.lines() if e.get("group_digest") == digest}
         task = json.loads(key)["task"]
@@ -224,18 +226,31 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                     before_turn(r, position, member)
                 job = RoundJob(cfg.device, spec["threads"], str(Path(spec["predictions_dir"]) / BATCHES_FILE),
                                cfg.round_min_time)
-                result = run_isolated(time_batches, job)
+                try:  # the sweep's --timeout bounds a turn as it bounds a cell: a hung turn costs that turn only
+                    result = run_isolated_within(cfg.timeout, time_batches, job)
+                except IsolatedCrash as e:
+                    failed.append(f"{member} round {r + 1}: {e}")
+                    log(f"round turn failed: {failed[-1]}")
+                    continue
                 entry = {"group_digest": digest, "round": r, "position": position, "member": member, **result,
                          "disturbed": result["noise"]["others_cpu_cores"] > DISTURBED_CORES}
                 rounds_store.append(entry)
                 turns[(r, member)] = entry
         for cell_id in cells:
+            if not any(m == cell_id for _, m in turns):
+                continue  # not one turn timed: no speed block (a rerun of the same command times it again)
             record = dict(finished[cell_id])
             record["speed"] = _speed_block(cell_id, members, turns, digest, settings,
                                            Path(specs[cell_id]["predictions_dir"]) / BATCHES_FILE)
+            # an interval from fewer rounds than asked says so; a rerun of the same command times the missing turns
+            record["speed"]["failed_turns"] = sum(1 for m in members for r in range(cfg.rounds) if (r, m) not in turns)
             store.put(record)
         disturbed += [f"{t['member']} round {t['round'] + 1}: other processes took "
                       f"{t['noise']['others_cpu_cores']:.2f} cores" for t in turns.values() if t["disturbed"]]
+    if failed:
+        log(f"{len(failed)} round turn(s) failed (their variants' intervals use the rounds that finished; run the "
+            f"same command again to time the missing turns): {'; '.join(failed[:3])}"
+            + (" ..." if len(failed) > 3 else ""))
     return disturbed
 
 

@@ -10,7 +10,7 @@ from reports.throughput import interval_text
 
 def render(ctx: ReportContext) -> Section:
     section = Section("Accuracy vs throughput: the Pareto frontier")
-    verdict = {(g.model, g.backend, g.task): g.passed for g in ctx.gate}
+    verdict = {(g.model, g.backend, g.task): g.verdict for g in ctx.gate}
     tasks = sorted({g.task for g in ctx.gate if g.accuracy is not None})
     rows = []
     for task in [*tasks, None] if len(tasks) > 1 else tasks:  # one task: the overall frontier would be the same
@@ -28,8 +28,8 @@ def render(ctx: ReportContext) -> Section:
         labels = []
         for key, (acc, thr) in points.items():
             model, backend = key.split("|")
-            passed = verdict.get((model, backend, task)) if task else _passes_everywhere(ctx, model, backend)
-            color = {True: "tab:green", False: "tab:red", None: "tab:gray"}[passed]
+            color = VERDICT_COLOURS.get(verdict.get((model, backend, task), "n/a") if task
+                                        else _verdict_everywhere(ctx, model, backend), "tab:gray")
             ax.scatter(thr, acc, color=color, marker="o" if key in front else "x", s=60, zorder=3)
             x_ci, y_ci = bars.get(key, (None, None))
             if x_ci or y_ci:  # 95% intervals on both axes where the run has them
@@ -48,11 +48,11 @@ def render(ctx: ReportContext) -> Section:
         if task:
             ax.set_xlabel(f"throughput, {ctx.throughput.unit} ({ctx.throughput.short}; log scale)")
             ax.set_ylabel("accuracy (average over languages)")
-            ax.set_title(f"{task}: green passes the gate, red fails; circles are on the frontier")
+            ax.set_title(f"{task}: gate green pass, orange inconclusive, red fail; circles are on the frontier")
         else:
             ax.set_xlabel(f"{OVERALL_AXES[1]} ({ctx.throughput.short}; log scale)")
             ax.set_ylabel(OVERALL_AXES[0])
-            ax.set_title("every task: green passes every task's gate, red fails one; circles are on the frontier")
+            ax.set_title("every task: green passes every gate, red fails one, orange: inconclusive; circles: frontier")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower left", fontsize=8)
         name = task or "overall"
@@ -71,12 +71,19 @@ def render(ctx: ReportContext) -> Section:
     return section
 
 
-def _passes_everywhere(ctx: ReportContext, model: str, backend: str) -> bool | None:
-    """True when the variant passes every task's gate, False when it fails one, None when a gate has no verdict."""
-    verdicts = [g.passed for g in ctx.gate if g.model == model and g.backend == backend and g.accuracy is not None]
-    if not verdicts or any(v is None for v in verdicts):
-        return None
-    return all(verdicts)
+# The gate's verdict (reports.analysis.GateResult.verdict: the drop's interval against the tolerance), not its point
+# estimate: a variant whose interval straddles the tolerance is neither drawn nor counted as passing.
+VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange", "n/a": "tab:gray"}
+
+
+def _verdict_everywhere(ctx: ReportContext, model: str, backend: str) -> str:
+    """Across the variant's tasks: "fail" when one gate fails, else "inconclusive" when one is, "pass" when every
+    gate passes, "n/a" when a gate has no verdict."""
+    verdicts = {g.verdict for g in ctx.gate if g.model == model and g.backend == backend and g.accuracy is not None}
+    for verdict in ("fail", "n/a", "inconclusive"):
+        if verdict in verdicts:
+            return verdict
+    return "pass" if verdicts else "n/a"
 
 
 def _intervals(ctx: ReportContext, task: str) -> dict:
