@@ -143,8 +143,9 @@ def test_the_report_states_each_invocations_wall_time_for_cells_and_rounds(tmp_p
 
 @pytest.mark.slow
 def test_a_round_turn_past_the_sweep_timeout_is_killed_and_costs_that_turn_only(tiny_encoder, tmp_path):
-    """`--timeout` bounds a timing turn as it bounds a cell: a turn asked to time for 600 s is killed at 120 s (headroom for the cell itself on a loaded CI worker), the
-    sweep ends with one line naming it, the cell keeps its accuracy and gets no speed block, and no process stays."""
+    """`--timeout` bounds a timing turn as it bounds a cell: a turn asked to time for 600 s is killed at 120 s (45 s
+    was too little for the cell itself beside another test worker), the sweep ends with one line naming it, the
+    cell keeps its accuracy and gets no speed block, and no process stays."""
     import psutil
 
     data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "hung"
