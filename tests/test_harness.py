@@ -172,10 +172,10 @@ def test_an_isolated_call_past_its_time_limit_is_killed_and_says_so():
 
     from export.isolate import IsolatedCrash, IsolatedTimeout, run_isolated_within
 
-    t0 = time.monotonic()
+    # without the limit the child would answer None after 120 s and nothing would be raised
     with pytest.raises(IsolatedTimeout, match=r"sleep did not finish within 2 s") as raised:
         run_isolated_within(2.0, time.sleep, 120)
-    assert isinstance(raised.value, IsolatedCrash) and time.monotonic() - t0 < 60  # not the child's 120 s
+    assert isinstance(raised.value, IsolatedCrash)
     assert all("resource_tracker" in " ".join(c.cmdline()) for c in psutil.Process().children())
     assert run_isolated_within(60.0, os.getpid) != os.getpid()  # within its limit: the answer as usual
 

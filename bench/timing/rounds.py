@@ -236,14 +236,15 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                          "disturbed": result["noise"]["others_cpu_cores"] > DISTURBED_CORES}
                 rounds_store.append(entry)
                 turns[(r, member)] = entry
+        # a group with missing turns says so in each speed block; a rerun of the same command times those turns
+        failed_turns = cfg.rounds * len(members) - len(turns)
         for cell_id in cells:
             if not any(m == cell_id for _, m in turns):
                 continue  # not one turn timed: no speed block (a rerun of the same command times it again)
             record = dict(finished[cell_id])
             record["speed"] = _speed_block(cell_id, members, turns, digest, settings,
                                            Path(specs[cell_id]["predictions_dir"]) / BATCHES_FILE)
-            # an interval from fewer rounds than asked says so; a rerun of the same command times the missing turns
-            record["speed"]["failed_turns"] = sum(1 for m in members for r in range(cfg.rounds) if (r, m) not in turns)
+            record["speed"]["failed_turns"] = failed_turns
             store.put(record)
         disturbed += [f"{t['member']} round {t['round'] + 1}: other processes took "
                       f"{t['noise']['others_cpu_cores']:.2f} cores" for t in turns.values() if t["disturbed"]]

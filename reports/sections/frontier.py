@@ -72,7 +72,7 @@ def render(ctx: ReportContext) -> Section:
 
 
 # The gate's verdict (reports.analysis.GateResult.verdict: the drop's interval against the tolerance), not its point
-# estimate: a variant whose interval straddles the tolerance is neither drawn nor counted as passing.
+# estimate: a variant whose interval straddles the tolerance is drawn orange, never as passing.
 VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange", "n/a": "tab:gray"}
 
 
