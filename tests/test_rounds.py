@@ -152,7 +152,7 @@ def test_a_round_turn_past_the_sweep_timeout_is_killed_and_costs_that_turn_only(
     proc = bench("sweep", "--models", tiny_encoder, "--backends", "eager", "--tasks", "tatoeba", "--langs", "de",
                  "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out, "--eval-batch-size", "4",
                  "--rounds", "1", "--round-min-time", "600", "--timeout", "120", *FAST, check_rc=0)
-    assert "round turn failed: " in proc.stderr and "time_batches did not finish within 120 s" in proc.stderr
+    assert "round turn failed: " in proc.stderr and "its turn did not finish within 120 s" in proc.stderr
     assert "1 round turn(s) failed" in proc.stderr and "run the same command again" in proc.stderr
     (record,) = ResultStore(out).read()
     assert record["status"] == "ok" and record["accuracy"]["scores"]["de"] >= 0 and "speed" not in record

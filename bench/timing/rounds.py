@@ -1,10 +1,11 @@
 """The sweep's performance run (MLPerf's performance mode, after the accuracy mode, on the same artifacts): per task
 and scored example set, every variant is timed again in **rounds**. Each round runs a fresh process per variant over
-the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), the order rotated from
-round to round; every variant of the group, the eager fp32 references included, is in every round, so drift and
-process-to-process differences fall on both sides of every ratio. Per-batch model times are kept with the round,
-the position in the order and the process id, and so is how busy the machine was (`noise`): the CPU time other
-processes took while the round's process timed, and the load average.
+the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), timed batch by batch in
+turn (a relay, bench.timing.relay), the order rotated from round to round; every variant of the group, the eager
+fp32 references included, is in every round, so drift and process-to-process differences fall on both sides of
+every ratio. Per-batch model times are kept with the round, the position in the order and the process id, and so
+is how busy the machine was (`noise`): the CPU time other processes took while the round timed, and the load
+average.
 
 Ratios carry a two-level bootstrap interval (rounds, then batches; `bench.timing.speed`), as `bench run`'s do.
 Rounds are appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
@@ -14,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,8 +22,8 @@ import numpy as np
 
 ROUNDS_FILE = "rounds.jsonl"
 BATCHES_FILE = "timing-batches.npz"  # in each cell's predictions folder
-# A round's process is "disturbed" when other processes took more than this many cores on average while it timed
-# (from /proc/stat, its own CPU time subtracted): on a 2-core machine half a core elsewhere already moves eager
+# A round is "disturbed" when other processes took more than this many cores on average while it timed (from
+# /proc/stat, the relay's own CPU time subtracted): on a 2-core machine half a core elsewhere already moves eager
 # PyTorch by tens of percent. Disturbed rounds are flagged in the record and listed at the end of the sweep.
 DISTURBED_CORES = 0.5
 CONTROL = "#control"  # suffix of the control member: the reference artifact timed a second time in every round
@@ -70,87 +68,6 @@ class BatchSample:
         write_bytes_atomic(Path(path), buffer.getvalue())
 
 
-def load_batches(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any], str]:
-    """(input_ids int64, attention_mask int64) per sampled batch, the pass's totals and artifact, and a digest of the
-    batches."""
-    with np.load(path) as data:
-        n = sum(1 for k in data.files if k.startswith("ids_"))
-        digest = hashlib.sha256()
-        batches = []
-        for i in range(n):
-            ids, lengths = data[f"ids_{i}"], data[f"lengths_{i}"]
-            digest.update(ids.tobytes())
-            mask = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
-            batches.append((ids.astype(np.int64), mask))
-        totals: dict[str, Any] = {k: int(data[k]) for k in ("examples", "sequences", "pass_batches")}
-        totals["artifact"] = str(data["artifact"])
-    return batches, totals, digest.hexdigest()[:16]
-
-
-def _cpu_reading() -> tuple[float, float, float]:
-    """(busy CPU seconds of the whole machine, this process's CPU seconds, wall clock)."""
-    import resource
-
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    busy = sum(fields[:3]) + sum(fields[5:7])  # user nice system + irq softirq (idle, iowait, steal apart)
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime, time.perf_counter()
-
-
-def noise_between(before: tuple[float, float, float], after: tuple[float, float, float]) -> dict[str, float]:
-    wall = max(after[2] - before[2], 1e-9)
-    others = max(0.0, (after[0] - before[0]) - (after[1] - before[1]))
-    return {"wall_s": wall, "others_cpu_s": others, "others_cpu_cores": others / wall,
-            "load_avg_1m": os.getloadavg()[0]}
-
-
-@dataclass(frozen=True)
-class RoundJob:
-    device: str
-    threads: int
-    batches_path: str  # the cell's BATCHES_FILE, which names the artifact
-    min_time_s: float = 1.0  # the sample is run again until this much time is timed (the noise reading needs it too)
-    warmup: int = 3
-
-
-def time_batches(job: RoundJob) -> dict[str, Any]:
-    """One variant's turn in one round, in a fresh process: load, prepare every batch (outside the clock), warm up on
-    the first, then time the batches one by one, the whole sample again until `min_time_s` is reached; a call that
-    compiled a graph for a new shape is timed again once compiled. Per batch: the mean over the passes."""
-    from export.base import Artifact
-    from export.registry import get_backend
-
-    batches, totals, _ = load_batches(Path(job.batches_path))
-    artifact = Artifact.read(Path(totals["artifact"]))
-    runner = get_backend(artifact.backend).load(artifact, job.device, job.threads)
-    prepared = [runner.prepare({"input_ids": ids, "attention_mask": mask}) for ids, mask in batches]
-    seconds = np.zeros(len(prepared))
-    passes = 0
-    with runner.context():
-        for _ in range(job.warmup):
-            runner.forward(prepared[0])
-            runner.synchronize()
-        before = _cpu_reading()
-        while passes == 0 or time.perf_counter() - before[2] < job.min_time_s:
-            for n, p in enumerate(prepared):
-                graphs = runner.compilations()
-                t0 = time.perf_counter()
-                runner.forward(p)
-                runner.synchronize()
-                took = time.perf_counter() - t0
-                if runner.compilations() > graphs:
-                    t0 = time.perf_counter()
-                    runner.forward(p)
-                    runner.synchronize()
-                    took = time.perf_counter() - t0
-                seconds[n] += took
-            passes += 1
-        noise = noise_between(before, _cpu_reading())
-    return {"batch_seconds": (seconds / passes).tolist(), "passes": passes, "pid": os.getpid(), "noise": noise,
-            "threads": runner.threads()}
-
-
 class RoundsStore:
     """rounds.jsonl: one line per variant per round, appended and synced as each finishes (a torn last line is cut
     off before the next append, as in bench.records.store)."""
@@ -180,11 +97,10 @@ def group_key(cell: dict[str, Any], scored: dict[str, Any]) -> str:
     return json.dumps({"task": cell["task"], **scored}, sort_keys=True)
 
 
-def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Callable[[str], None],
-               before_turn: Callable[[int, int, str], None] | None = None) -> list[str]:
-    """Time every group of finished cells in `cfg.rounds` rounds and give each cell its `speed` block. Returns one
-    line per disturbed round turn. `before_turn(round, position, member)`: a hook the noise test uses."""
-    from export.isolate import IsolatedCrash, run_isolated_within
+def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Callable[[str], None]) -> list[str]:
+    """Time every group of finished cells in `cfg.rounds` rounds (each a relay, bench.timing.relay) and give each
+    cell its `speed` block. Returns one line per disturbed round turn."""
+    from bench.timing.relay import RoundJob, relay_round
 
     if cfg.rounds < 1:
         return []
@@ -202,8 +118,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
     disturbed: list[str] = []
     failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
-                "control": cfg.control,
-                "disturbed_cores": DISTURBED_CORES}
+                "control": cfg.control, "disturbed_cores": DISTURBED_CORES, "interleave": "batch"}
     for key, cells in groups.items():
         cells = sorted(cells)
         members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
@@ -215,27 +130,25 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
         turns = {(e["round"], e["member"]): e for e in rounds_store.lines() if e.get("group_digest") == digest}
         task = json.loads(key)["task"]
         for r in range(cfg.rounds):
-            if all((r, m) in turns for m in members):
+            order = [m for m in members[r % len(members):] + members[:r % len(members)] if (r, m) not in turns]
+            if not order:
                 continue  # a completed round of an interrupted run
-            order = members[r % len(members):] + members[:r % len(members)]
-            log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(members)} variant(s) ...")
+            log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(order)} variant(s) batch by batch ...")
+            jobs = {m: RoundJob(cfg.device, specs[m.removesuffix(CONTROL)]["threads"],
+                                str(Path(specs[m.removesuffix(CONTROL)]["predictions_dir"]) / BATCHES_FILE))
+                    for m in order}
+            # the sweep's --timeout bounds each variant's turn as it bounds a cell: a hung turn costs that turn only
+            results, failures = relay_round(jobs, order, cfg.round_min_time, cfg.timeout)
+            for member, why in failures.items():
+                failed.append(f"{member} round {r + 1}: {why}")
+                log(f"round turn failed: {failed[-1]}")
             for position, member in enumerate(order):
-                cell_id = member.removesuffix(CONTROL)
-                spec = specs[cell_id]
-                if before_turn:
-                    before_turn(r, position, member)
-                job = RoundJob(cfg.device, spec["threads"], str(Path(spec["predictions_dir"]) / BATCHES_FILE),
-                               cfg.round_min_time)
-                try:  # the sweep's --timeout bounds a turn as it bounds a cell: a hung turn costs that turn only
-                    result = run_isolated_within(cfg.timeout, time_batches, job)
-                except IsolatedCrash as e:
-                    failed.append(f"{member} round {r + 1}: {e}")
-                    log(f"round turn failed: {failed[-1]}")
-                    continue
-                entry = {"group_digest": digest, "round": r, "position": position, "member": member, **result,
-                         "disturbed": result["noise"]["others_cpu_cores"] > DISTURBED_CORES}
-                rounds_store.append(entry)
-                turns[(r, member)] = entry
+                if member in results:
+                    entry = {"group_digest": digest, "round": r, "position": position, "member": member,
+                             **results[member],
+                             "disturbed": results[member]["noise"]["others_cpu_cores"] > DISTURBED_CORES}
+                    rounds_store.append(entry)
+                    turns[(r, member)] = entry
         # a group with missing turns says so in each speed block; a rerun of the same command times those turns
         failed_turns = cfg.rounds * len(members) - len(turns)
         for cell_id in cells:
@@ -257,13 +170,14 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
 
 def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, settings: dict,
                  batches_path: Path) -> dict[str, Any]:
+    from bench.timing.relay import load_batches
     from bench.timing.speed import speed_rounds, throughput
 
     batches, totals, batch_digest = load_batches(batches_path)
 
     def rounds_of(member: str) -> list[dict[str, Any]]:
-        return [{k: t[k] for k in ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads")}
-                for (r, m), t in sorted(turns.items()) if m == member]
+        return [{k: t[k] for k in ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads",
+                                   "idle_cpu_s") if k in t} for (r, m), t in sorted(turns.items()) if m == member]
 
     block: dict[str, Any] = {
         "group_digest": digest, "settings": settings, "members": members, "batch_digest": batch_digest,
@@ -272,7 +186,7 @@ def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, set
         "examples": totals["examples"], "sequences": totals["sequences"], "pass_batches": totals["pass_batches"],
         "rounds": rounds_of(cell_id),
         "method": "rounds: a fresh process per variant and round over the same sampled batches of the scored pass, "
-                  "order rotated per round; examples/s = sampled sequences/s x examples per sequence of the pass; "
+                  "timed batch by batch in turn (a relay), order rotated per round; examples/s = sampled sequences/s x examples per sequence of the pass; "
                   "95% interval: two-level bootstrap (rounds, then batches)"}
     if cell_id + CONTROL in members:
         block["control"] = rounds_of(cell_id + CONTROL)

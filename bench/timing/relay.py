@@ -1,0 +1,201 @@
+"""One timing round as a relay: a fresh process per variant, all loaded side by side, then timed **batch by batch
+in turn** (batch 0 of every variant in the round's order, then batch 1, ...), one process computing at a time while
+the others wait on their pipe. Why not one variant's whole pass after another's: on this kind of VM the speed of
+the machine drifts by 10-20% over a few seconds (hypervisor steal and neighbours that /proc does not show), so
+passes seconds apart read different machines; batches a fraction of a second apart read the same one, and the
+drift falls on both sides of every ratio of the round.
+
+What the relay costs is measured, not assumed: each process reports the CPU it used while it was not timing
+(`idle_cpu_s`: thread pools spinning after their batch, which the next variant's batch competes with), and the
+round's `noise` is the CPU that processes other than the relay took while it timed (from /proc/stat)."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoundJob:
+    device: str
+    threads: int
+    batches_path: str  # the cell's timing-batches file, which names the artifact
+    warmup: int = 3
+
+
+def _own_cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+def _machine_busy_s() -> float:
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(fields[:3]) + sum(fields[5:7])  # user nice system + irq softirq (idle, iowait, steal apart)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _member_main(conn, parent: int, job: RoundJob) -> None:
+    """A variant's process: load and prepare every batch (outside the clock), warm up, then time the batch the
+    conductor names, each call once more when it compiled a graph for a new shape."""
+    from export.isolate import die_with_parent, name_process
+
+    die_with_parent(parent)
+    name_process("stilts:time_batches")
+    try:
+        from export.base import Artifact
+        from export.registry import get_backend
+
+        batches, totals, _ = load_batches(Path(job.batches_path))
+        artifact = Artifact.read(Path(totals["artifact"]))
+        runner = get_backend(artifact.backend).load(artifact, job.device, job.threads)
+        prepared = [runner.prepare({"input_ids": ids, "attention_mask": mask}) for ids, mask in batches]
+        with runner.context():
+            for _ in range(job.warmup):
+                runner.forward(prepared[0])
+                runner.synchronize()
+            conn.send(("ready", len(prepared)))
+            ready_cpu, idle = _own_cpu(), 0.0
+            last_end = None
+            while True:
+                message = conn.recv()
+                if message[0] == "end":
+                    break
+                start_cpu = _own_cpu()
+                if last_end is not None:
+                    idle += start_cpu - last_end
+                graphs = runner.compilations()
+                t0 = time.perf_counter()
+                runner.forward(prepared[message[1]])
+                runner.synchronize()
+                took = time.perf_counter() - t0
+                if runner.compilations() > graphs:
+                    t0 = time.perf_counter()
+                    runner.forward(prepared[message[1]])
+                    runner.synchronize()
+                    took = time.perf_counter() - t0
+                last_end = _own_cpu()
+                conn.send(("took", took))
+        conn.send(("end", {"pid": os.getpid(), "threads": runner.threads(), "idle_cpu_s": idle,
+                           "own_cpu_s": _own_cpu() - ready_cpu}))
+    except BaseException as e:  # noqa: BLE001 - the conductor reports it as this member's failed turn
+        try:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+        except Exception:  # noqa: BLE001 - the pipe is gone: the conductor sees end-of-file
+            pass
+    conn.close()
+    os._exit(0)  # as export.isolate: skip seconds of interpreter teardown
+
+
+def load_batches(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any], str]:
+    """(input_ids int64, attention_mask int64) per sampled batch, the pass's totals and artifact, and a digest of the
+    batches."""
+    with np.load(path) as data:
+        n = sum(1 for k in data.files if k.startswith("ids_"))
+        digest = hashlib.sha256()
+        batches = []
+        for i in range(n):
+            ids, lengths = data[f"ids_{i}"], data[f"lengths_{i}"]
+            digest.update(ids.tobytes())
+            mask = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
+            batches.append((ids.astype(np.int64), mask))
+        totals: dict[str, Any] = {k: int(data[k]) for k in ("examples", "sequences", "pass_batches")}
+        totals["artifact"] = str(data["artifact"])
+    return batches, totals, digest.hexdigest()[:16]
+
+
+class _TurnFailed(Exception):
+    pass
+
+
+def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, limit_s: float | None
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Time one round. `order`: the members (keys of `jobs`) in this round's order. Whole passes over the sample are
+    repeated until every member has timed `min_time_s` (the same passes for all). `limit_s` bounds each member's
+    time in the round (loading and its batches): past it, that member's process is killed and the round goes on
+    without it. Returns (results by member, failures by member); no process outlives the call."""
+    ctx = multiprocessing.get_context("spawn")
+    procs, conns, spent, failures = {}, {}, {m: 0.0 for m in order}, {}
+
+    def ask(member: str, message: tuple | None, expect: str) -> Any:
+        if message is not None:
+            conns[member].send(message)
+        t0 = time.perf_counter()
+        left = None if limit_s is None else limit_s - spent[member]
+        try:
+            if left is not None and (left <= 0 or not conns[member].poll(left)):
+                raise _TurnFailed(f"its turn did not finish within {limit_s:g} s (its process was killed)")
+            kind, value = conns[member].recv()
+        except (EOFError, OSError):
+            raise _TurnFailed(f"its process died (killed, out of memory or crashed; exit code "
+                              f"{procs[member].exitcode})") from None
+        finally:
+            spent[member] += time.perf_counter() - t0
+        if kind != expect:
+            raise _TurnFailed(value if kind == "error" else f"unexpected answer {kind!r}")
+        return value
+
+    def drop(member: str, why: str) -> None:
+        failures[member] = why
+        procs[member].kill()
+
+    try:
+        for member in order:
+            conns[member], child = ctx.Pipe()
+            procs[member] = ctx.Process(target=_member_main, args=(child, os.getpid(), jobs[member]),
+                                        name="stilts:time_batches")
+            procs[member].start()
+            child.close()
+        started = time.perf_counter()
+        sizes: dict[str, int] = {}
+        for member in order:
+            try:
+                sizes[member] = ask(member, None, "ready")
+            except _TurnFailed as e:
+                drop(member, str(e))
+        for member in sizes:  # loading ran side by side: each member is charged the wall time until all were ready
+            spent[member] = time.perf_counter() - started
+        seconds = {m: np.zeros(n) for m, n in sizes.items()}
+        busy_before, own_before, wall_before = _machine_busy_s(), _own_cpu(), time.perf_counter()
+        passes = 0
+        while any(m not in failures for m in sizes) and (
+                passes == 0 or min(seconds[m].sum() for m in sizes if m not in failures) < min_time_s):
+            for n in range(max(sizes.values(), default=0)):
+                for member in order:
+                    if member in sizes and member not in failures and n < sizes[member]:
+                        try:
+                            seconds[member][n] += ask(member, ("batch", n), "took")
+                        except _TurnFailed as e:
+                            drop(member, str(e))
+            passes += 1
+        wall = max(time.perf_counter() - wall_before, 1e-9)
+        finals = {}
+        for member in sizes:
+            if member not in failures:
+                try:
+                    finals[member] = ask(member, ("end",), "end")
+                except _TurnFailed as e:
+                    drop(member, str(e))
+        relay_cpu = sum(f["own_cpu_s"] for f in finals.values()) + _own_cpu() - own_before
+        others = max(0.0, _machine_busy_s() - busy_before - relay_cpu)
+        noise = {"wall_s": wall, "others_cpu_s": others, "others_cpu_cores": others / wall,
+                 "load_avg_1m": os.getloadavg()[0]}
+        results = {m: {"batch_seconds": (seconds[m] / passes).tolist(), "passes": passes, "pid": f["pid"],
+                       "noise": noise, "idle_cpu_s": f["idle_cpu_s"], "threads": f["threads"]}
+                   for m, f in finals.items()}
+        return results, failures
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+        for conn in conns.values():
+            conn.close()
