@@ -39,6 +39,7 @@ class Throughput:
     shape: tuple[int, int] | None = None  # fixed-shape: (batch size, sequence length)
     note: str = ""  # why this choice was made, when it was not the one asked for
     rounds: int = 0  # rounds: how many the sweep ran
+    relay: bool = False  # rounds: timed a few batches at a time in turn (bench.timing.relay), not pass after pass
 
     def of(self, record: dict) -> float | None:
         if self.kind == "rounds":
@@ -72,9 +73,8 @@ class Throughput:
     def caption(self) -> str:
         if self.kind == "rounds":
             return (f"task throughput in timing rounds: examples/s over a sample of each task's scored batches "
-                    f"(**{self.policy}** batching), {self.rounds} rounds, every variant of a task a fresh process "
-                    "per round, the order rotated; model time only; 95% intervals on examples/s and on every "
-                    "speedup from a two-level bootstrap (rounds, then batches)")
+                    f"(**{self.policy}** batching), {self.rounds} rounds, {self.round_method}; model time only; 95% "
+                    "intervals on examples/s and on every speedup from a two-level bootstrap (rounds, then batches)")
         if self.kind == "task":
             return (f"task throughput: examples/s over each task's own test inputs, **{self.policy}** batching, "
                     "model time only (tokenisation timed apart); one pass per variant, no interval")
@@ -82,6 +82,12 @@ class Throughput:
             return "fixed-shape throughput: no timing data"
         return (f"fixed-shape throughput: sequences/s of synthetic batches padded to batch {self.shape[0]} x "
                 f"sequence length {self.shape[1]}")
+
+    @property
+    def round_method(self) -> str:
+        return ("every variant of a task a fresh process per round, all timed a few batches at a time in turn (a "
+                "relay), the order rotated" if self.relay else
+                "every variant of a task a fresh process per round, one whole pass after another, the order rotated")
 
     @property
     def short(self) -> str:
@@ -125,7 +131,8 @@ def choose_throughput(records: list[dict], kind: str = "rounds", policy: str | N
     if kind == "rounds" and policy is None and cells and len(timed) == len(cells):
         policies = [r["accuracy"].get("batching") for r in cells]
         return Throughput("rounds", policy=max(set(policies), key=policies.count),
-                          rounds=min(len(r["speed"]["rounds"]) for r in cells))
+                          rounds=min(len(r["speed"]["rounds"]) for r in cells),
+                          relay=all(r["speed"]["settings"].get("interleave") for r in cells))
     no_rounds = ("" if kind != "rounds" or policy is not None else
                  "no timing rounds in this run (bench sweep --rounds N, N >= 3, gives intervals); " if not timed else
                  f"timing rounds in {len(timed)} of {len(cells)} cells only; ")

@@ -60,6 +60,14 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
         entry = json.loads(line)
         orders.setdefault(entry["round"], {})[entry["position"]] = entry["member"]
     assert len(orders) == 3 and len({tuple(o[p] for p in sorted(o)) for o in orders.values()}) == 3  # rotated
+    for r in range(3):  # a relay: one round's processes ran the same passes, and said what they cost while idle
+        turns = [t for block in (eager["rounds"], onnx["rounds"], eager["control"]) for t in block if t["round"] == r]
+        assert len({t["passes"] for t in turns}) == 1 and all(t["idle_cpu_s"] >= 0 for t in turns)
+        assert len({json.dumps(t["noise"]) for t in turns}) == 1  # the round's noise reading, shared
+    from reports.throughput import choose_throughput
+    chosen = choose_throughput(ResultStore(out).read())
+    assert chosen.relay and "a few batches at a time in turn" in chosen.caption
+    assert all(t["unsettled"] >= 0 for t in eager["rounds"])
     ratio, ci = speedup(eager, onnx)
     assert ratio > 0 and ci is not None and ci[0] <= ratio <= ci[1]
     control, control_ci = control_ratio(eager)

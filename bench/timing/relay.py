@@ -1,26 +1,35 @@
-"""One timing round as a relay: a fresh process per variant, all loaded side by side, then timed **batch by batch
-in turn** (batch 0 of every variant in the round's order, then batch 1, ...), one process computing at a time while
-the others wait on their pipe. Why not one variant's whole pass after another's: on this kind of VM the speed of
-the machine drifts by 10-20% over a few seconds (hypervisor steal and neighbours that /proc does not show), so
-passes seconds apart read different machines; batches a fraction of a second apart read the same one, and the
-drift falls on both sides of every ratio of the round.
+"""One timing round as a relay: a fresh process per variant, all loaded side by side, then timed **a few batches at
+a time in turn** (batches 0-1 of every variant in the round's order, then 2-3, ...), one process computing while
+the others wait on their pipe. Why not one variant's whole pass after another's: on this kind of VM the machine's
+speed drifts by 10-20% within seconds (hypervisor steal and neighbours that /proc does not show), so passes seconds
+apart read different machines; steps a fraction of a second apart read the same one, and the drift falls on both
+sides of every ratio of the round.
 
-What the relay costs is measured, not assumed: each process reports the CPU it used while it was not timing
-(`idle_cpu_s`: thread pools spinning after their batch, which the next variant's batch competes with), and the
-round's `noise` is the CPU that processes other than the relay took while it timed (from /proc/stat)."""
+Two ways one process could disturb the next are taken out, and what remains is measured: a process answers only
+once its thread pools have stopped spinning (`_settle`: ONNX Runtime's spin after each call otherwise took ~1 s of
+CPU per round from the variant after it, which read onnx at 1.05x eager instead of 1.3x), and each step starts
+with one untimed call (the cores and caches warm again after the pause and another process's batch). Each process
+reports the CPU it still used while others timed (`idle_cpu_s`) and how many steps did not settle (`unsettled`).
+The round's `noise` is the CPU that processes other than the relay took while it timed (from /proc/stat)."""
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
 import os
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+# A relay step: one untimed call, then SLICE_BATCHES timed batches. Chosen on the demo's Tatoeba group (6 variants,
+# 4 rounds each, Zen 3): 1 batch with no untimed call gave round-to-round spreads of 3-10% (the cores cool during
+# the settle pause); 2 with the call, 2-4.5%; 4 with the call (and a settle window too short to see the spin),
+# 3-7%.
+SLICE_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,7 @@ class RoundJob:
 
 
 def _own_cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime
+    return time.process_time()  # every thread of this process
 
 
 def _machine_busy_s() -> float:
@@ -43,9 +51,26 @@ def _machine_busy_s() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def _settle(limit_s: float = 0.5, window_s: float = 0.012, quiet_s: float = 0.001) -> bool:
+    """Wait until this process's threads have stopped spinning after their work (ONNX Runtime's pool spins ~45 ms
+    after each call here, OpenMP's less), so that the next variant's batch does not compete with them: True once a
+    `window_s` passes with under `quiet_s` of CPU, False after `limit_s`. The window spans three scheduler ticks
+    because the kernel accounts a running thread's CPU per tick (4 ms here): a shorter one reads a spinning pool as
+    quiet (measured)."""
+    end, before = time.perf_counter() + limit_s, _own_cpu()
+    while time.perf_counter() < end:
+        time.sleep(window_s)
+        now = _own_cpu()
+        if now - before < quiet_s:
+            return True
+        before = now
+    return False
+
+
 def _member_main(conn, parent: int, job: RoundJob) -> None:
-    """A variant's process: load and prepare every batch (outside the clock), warm up, then time the batch the
-    conductor names, each call once more when it compiled a graph for a new shape."""
+    """A variant's process: load and prepare every batch (outside the clock), warm up, then time the slice of
+    batches the conductor names (after one untimed call on its first batch), each call once more when it compiled
+    a graph for a new shape, and wait for its threads to settle before answering."""
     from export.isolate import die_with_parent, name_process
 
     die_with_parent(parent)
@@ -63,7 +88,7 @@ def _member_main(conn, parent: int, job: RoundJob) -> None:
                 runner.forward(prepared[0])
                 runner.synchronize()
             conn.send(("ready", len(prepared)))
-            ready_cpu, idle = _own_cpu(), 0.0
+            ready_cpu, idle, unsettled = _own_cpu(), 0.0, 0
             last_end = None
             while True:
                 message = conn.recv()
@@ -72,19 +97,24 @@ def _member_main(conn, parent: int, job: RoundJob) -> None:
                 start_cpu = _own_cpu()
                 if last_end is not None:
                     idle += start_cpu - last_end
-                graphs = runner.compilations()
-                t0 = time.perf_counter()
-                runner.forward(prepared[message[1]])
+                took = []
+                runner.forward(prepared[message[1][0]])  # untimed: see the module's docstring
                 runner.synchronize()
-                took = time.perf_counter() - t0
-                if runner.compilations() > graphs:
+                for n in message[1]:
+                    graphs = runner.compilations()
                     t0 = time.perf_counter()
-                    runner.forward(prepared[message[1]])
+                    runner.forward(prepared[n])
                     runner.synchronize()
-                    took = time.perf_counter() - t0
+                    took.append(time.perf_counter() - t0)
+                    if runner.compilations() > graphs:
+                        t0 = time.perf_counter()
+                        runner.forward(prepared[n])
+                        runner.synchronize()
+                        took[-1] = time.perf_counter() - t0
+                unsettled += not _settle()
                 last_end = _own_cpu()
                 conn.send(("took", took))
-        conn.send(("end", {"pid": os.getpid(), "threads": runner.threads(), "idle_cpu_s": idle,
+        conn.send(("end", {"pid": os.getpid(), "threads": runner.threads(), "idle_cpu_s": idle, "unsettled": unsettled,
                            "own_cpu_s": _own_cpu() - ready_cpu}))
     except BaseException as e:  # noqa: BLE001 - the conductor reports it as this member's failed turn
         try:
@@ -150,9 +180,9 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
     try:
         for member in order:
             conns[member], child = ctx.Pipe()
-            procs[member] = ctx.Process(target=_member_main, args=(child, os.getpid(), jobs[member]),
-                                        name="stilts:time_batches")
-            procs[member].start()
+            proc = ctx.Process(target=_member_main, args=(child, os.getpid(), jobs[member]), name="stilts:time_batches")
+            proc.start()
+            procs[member] = proc  # only a started process is killed and joined below
             child.close()
         started = time.perf_counter()
         sizes: dict[str, int] = {}
@@ -168,11 +198,12 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
         passes = 0
         while any(m not in failures for m in sizes) and (
                 passes == 0 or min(seconds[m].sum() for m in sizes if m not in failures) < min_time_s):
-            for n in range(max(sizes.values(), default=0)):
+            for start in range(0, max(sizes.values(), default=0), SLICE_BATCHES):
                 for member in order:
-                    if member in sizes and member not in failures and n < sizes[member]:
+                    if member in sizes and member not in failures and start < sizes[member]:
+                        picked = list(range(start, min(start + SLICE_BATCHES, sizes[member])))
                         try:
-                            seconds[member][n] += ask(member, ("batch", n), "took")
+                            seconds[member][picked] += ask(member, ("slice", picked), "took")
                         except _TurnFailed as e:
                             drop(member, str(e))
             passes += 1
@@ -189,7 +220,8 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
         noise = {"wall_s": wall, "others_cpu_s": others, "others_cpu_cores": others / wall,
                  "load_avg_1m": os.getloadavg()[0]}
         results = {m: {"batch_seconds": (seconds[m] / passes).tolist(), "passes": passes, "pid": f["pid"],
-                       "noise": noise, "idle_cpu_s": f["idle_cpu_s"], "threads": f["threads"]}
+                       "noise": noise, "idle_cpu_s": f["idle_cpu_s"], "unsettled": f["unsettled"],
+                       "threads": f["threads"]}
                    for m, f in finals.items()}
         return results, failures
     finally:

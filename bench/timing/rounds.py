@@ -1,7 +1,7 @@
 """The sweep's performance run (MLPerf's performance mode, after the accuracy mode, on the same artifacts): per task
 and scored example set, every variant is timed again in **rounds**. Each round runs a fresh process per variant over
-the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), timed batch by batch in
-turn (a relay, bench.timing.relay), the order rotated from round to round; every variant of the group, the eager
+the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), timed a few batches at a
+time in turn (a relay, bench.timing.relay), the order rotated from round to round; every variant of the group, the eager
 fp32 references included, is in every round, so drift and process-to-process differences fall on both sides of
 every ratio. Per-batch model times are kept with the round, the position in the order and the process id, and so
 is how busy the machine was (`noise`): the CPU time other processes took while the round timed, and the load
@@ -100,7 +100,7 @@ def group_key(cell: dict[str, Any], scored: dict[str, Any]) -> str:
 def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Callable[[str], None]) -> list[str]:
     """Time every group of finished cells in `cfg.rounds` rounds (each a relay, bench.timing.relay) and give each
     cell its `speed` block. Returns one line per disturbed round turn."""
-    from bench.timing.relay import RoundJob, relay_round
+    from bench.timing.relay import SLICE_BATCHES, RoundJob, relay_round
 
     if cfg.rounds < 1:
         return []
@@ -118,7 +118,8 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
     disturbed: list[str] = []
     failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
-                "control": cfg.control, "disturbed_cores": DISTURBED_CORES, "interleave": "batch"}
+                "control": cfg.control, "disturbed_cores": DISTURBED_CORES,
+                "interleave": {"slice_batches": SLICE_BATCHES, "warm_call": True, "settle": True}}
     for key, cells in groups.items():
         cells = sorted(cells)
         members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
@@ -133,7 +134,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
             order = [m for m in members[r % len(members):] + members[:r % len(members)] if (r, m) not in turns]
             if not order:
                 continue  # a completed round of an interrupted run
-            log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(order)} variant(s) batch by batch ...")
+            log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(order)} variant(s) in turn ...")
             jobs = {m: RoundJob(cfg.device, specs[m.removesuffix(CONTROL)]["threads"],
                                 str(Path(specs[m.removesuffix(CONTROL)]["predictions_dir"]) / BATCHES_FILE))
                     for m in order}
@@ -176,8 +177,9 @@ def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, set
     batches, totals, batch_digest = load_batches(batches_path)
 
     def rounds_of(member: str) -> list[dict[str, Any]]:
-        return [{k: t[k] for k in ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads",
-                                   "idle_cpu_s") if k in t} for (r, m), t in sorted(turns.items()) if m == member]
+        keys = ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads", "idle_cpu_s",
+                "unsettled")
+        return [{k: t[k] for k in keys if k in t} for (r, m), t in sorted(turns.items()) if m == member]
 
     block: dict[str, Any] = {
         "group_digest": digest, "settings": settings, "members": members, "batch_digest": batch_digest,
@@ -186,8 +188,9 @@ def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, set
         "examples": totals["examples"], "sequences": totals["sequences"], "pass_batches": totals["pass_batches"],
         "rounds": rounds_of(cell_id),
         "method": "rounds: a fresh process per variant and round over the same sampled batches of the scored pass, "
-                  "timed batch by batch in turn (a relay), order rotated per round; examples/s = sampled sequences/s x examples per sequence of the pass; "
-                  "95% interval: two-level bootstrap (rounds, then batches)"}
+                  "timed a few batches at a time in turn (a relay: an untimed call before each step, threads settled "
+                  "after it), order rotated per round; examples/s = sampled sequences/s x examples per sequence of "
+                  "the pass; 95% interval: two-level bootstrap (rounds, then batches)"}
     if cell_id + CONTROL in members:
         block["control"] = rounds_of(cell_id + CONTROL)
     value, ci = throughput(block, speed_rounds(block))

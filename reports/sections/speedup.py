@@ -38,10 +38,10 @@ def render(ctx: ReportContext) -> Section:
     section.text(f"Throughput: {ctx.throughput.caption}; a variant and its eager fp32 are read under the same "
                  f"measure. {ctx.throughput.note}".strip())
     if ctx.throughput.kind == "rounds":
-        section.text("How these ratios were measured: in the sweep's **timing rounds** — each round a fresh process "
-                     "per variant of the task over the same sampled batches, the order rotated — and each 95% "
-                     "interval (bars, `95% low`/`95% high`) by resampling rounds, then batches within them. An "
-                     "interval that contains 1.00 cannot tell the variant from its eager fp32.")
+        section.text(f"How these ratios were measured: in the sweep's **timing rounds** over the same sampled "
+                     f"batches — {ctx.throughput.round_method} — and each 95% interval (bars, `95% low`/`95% "
+                     "high`) by resampling rounds, then batches within them. An interval that contains 1.00 cannot "
+                     "tell the variant from its eager fp32.")
     else:
         section.text("How these ratios were measured: **across cells** of one sweep. Each cell timed its variant in "
                      "processes of its own, one cell after another, with no interleaving and no interval; a ratio "
