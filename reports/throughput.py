@@ -132,7 +132,7 @@ def choose_throughput(records: list[dict], kind: str = "rounds", policy: str | N
         policies = [r["accuracy"].get("batching") for r in cells]
         return Throughput("rounds", policy=max(set(policies), key=policies.count),
                           rounds=min(len(r["speed"]["rounds"]) for r in cells),
-                          relay=all(r["speed"]["settings"].get("interleave") for r in cells))
+                          relay=all((r["speed"].get("settings") or {}).get("interleave") for r in cells))
     no_rounds = ("" if kind != "rounds" or policy is not None else
                  "no timing rounds in this run (bench sweep --rounds N, N >= 3, gives intervals); " if not timed else
                  f"timing rounds in {len(timed)} of {len(cells)} cells only; ")
