@@ -85,8 +85,9 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
 
 @pytest.mark.slow
 def test_a_busy_neighbour_during_one_round_flags_that_round_and_the_sweep_says_so(tiny_encoder, tmp_path):
-    """Two CPU-burning processes (bounded to 90 s) run from the end of round 1 to the end of round 2: the turns they
-    ran beside read the other processes' CPU from /proc, are flagged, and the sweep's last lines name them."""
+    """Two CPU-burning processes (bounded to 300 s) run from the end of round 1 to the end of round 2: the turns they
+    ran beside read the other processes' CPU from /proc, are flagged, and the sweep's last lines name them. (A relay
+    round loads its processes beside the burners before it times: over 90 s in CI on 2 cores.)"""
     import subprocess
     import sys
     import time
@@ -104,9 +105,9 @@ def test_a_busy_neighbour_during_one_round_flags_that_round_and_the_sweep_says_s
 
     sweep = subprocess.Popen([BENCH, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     burners: list[subprocess.Popen] = []
-    burn = "import time\nend = time.time() + 90\nwhile time.time() < end:\n    pass\n"
+    burn = "import time\nend = time.time() + 300\nwhile time.time() < end:\n    pass\n"
     try:
-        deadline = time.time() + 400
+        deadline = time.time() + 600
         while len(turns()) < 2 and time.time() < deadline and sweep.poll() is None:  # round 1: two variants
             time.sleep(0.05)
         assert len(turns()) == 2, "round 1 never finished"
@@ -117,7 +118,7 @@ def test_a_busy_neighbour_during_one_round_flags_that_round_and_the_sweep_says_s
         for b in burners:
             b.kill()
             b.wait()
-        assert time.time() - burn_started < 90, "round 2 outlasted the burners"
+        assert time.time() - burn_started < 300, "round 2 outlasted the burners"
         _, stderr = sweep.communicate(timeout=400)
     finally:
         for b in burners:
