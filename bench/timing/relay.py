@@ -67,6 +67,13 @@ def _settle(limit_s: float = 0.5, window_s: float = 0.012, quiet_s: float = 0.00
     return False
 
 
+def _timed_call(runner: Any, prepared: Any) -> float:
+    t0 = time.perf_counter()
+    runner.forward(prepared)
+    runner.synchronize()
+    return time.perf_counter() - t0
+
+
 def _member_main(conn, parent: int, job: RoundJob) -> None:
     """A variant's process: load and prepare every batch (outside the clock), warm up, then time the slice of
     batches the conductor names (after one untimed call on its first batch), each call once more when it compiled
@@ -102,15 +109,9 @@ def _member_main(conn, parent: int, job: RoundJob) -> None:
                 runner.synchronize()
                 for n in message[1]:
                     graphs = runner.compilations()
-                    t0 = time.perf_counter()
-                    runner.forward(prepared[n])
-                    runner.synchronize()
-                    took.append(time.perf_counter() - t0)
-                    if runner.compilations() > graphs:
-                        t0 = time.perf_counter()
-                        runner.forward(prepared[n])
-                        runner.synchronize()
-                        took[-1] = time.perf_counter() - t0
+                    took.append(_timed_call(runner, prepared[n]))
+                    if runner.compilations() > graphs:  # it compiled a graph for a new shape: time it compiled
+                        took[-1] = _timed_call(runner, prepared[n])
                 unsettled += not _settle()
                 last_end = _own_cpu()
                 conn.send(("took", took))
