@@ -40,6 +40,7 @@ class Throughput:
     note: str = ""  # why this choice was made, when it was not the one asked for
     rounds: int = 0  # rounds: how many the sweep ran
     relay: bool = False  # rounds: timed a few batches at a time in turn (bench.timing.relay), not pass after pass
+    shuffled_steps: bool = False  # relay: each step's order drawn afresh (not one fixed order the whole round)
 
     def of(self, record: dict) -> float | None:
         if self.kind == "rounds":
@@ -86,7 +87,8 @@ class Throughput:
     @property
     def round_method(self) -> str:
         return ("every variant of a task a fresh process per round, all timed a few batches at a time in turn (a "
-                "relay), the order rotated" if self.relay else
+                "relay), the order rotated" + (" and each step's order shuffled" if self.shuffled_steps else "")
+                if self.relay else
                 "every variant of a task a fresh process per round, one whole pass after another, the order rotated")
 
     @property
@@ -95,6 +97,11 @@ class Throughput:
             return f"{self.rounds} rounds, {self.policy} batching"
         return f"{self.policy} batching" if self.kind == "task" else \
             f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
+
+
+def _interleave(record: dict) -> dict:
+    """How a cell's relay rounds ordered their steps ({} for whole-pass rounds and older records)."""
+    return (record["speed"].get("settings") or {}).get("interleave") or {}
 
 
 def interval_text(ci: Interval, fmt: str) -> str:
@@ -132,7 +139,8 @@ def choose_throughput(records: list[dict], kind: str = "rounds", policy: str | N
         policies = [r["accuracy"].get("batching") for r in cells]
         return Throughput("rounds", policy=max(set(policies), key=policies.count),
                           rounds=min(len(r["speed"]["rounds"]) for r in cells),
-                          relay=all((r["speed"].get("settings") or {}).get("interleave") for r in cells))
+                          relay=all(_interleave(r) for r in cells),
+                          shuffled_steps=all(_interleave(r).get("step_order") == "shuffled" for r in cells))
     no_rounds = ("" if kind != "rounds" or policy is not None else
                  "no timing rounds in this run (bench sweep --rounds N, N >= 3, gives intervals); " if not timed else
                  f"timing rounds in {len(timed)} of {len(cells)} cells only; ")

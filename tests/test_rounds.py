@@ -64,6 +64,12 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
         turns = [t for block in (eager["rounds"], onnx["rounds"], eager["control"]) for t in block if t["round"] == r]
         assert len({t["passes"] for t in turns}) == 1 and all(t["idle_cpu_s"] >= 0 for t in turns)
         assert len({json.dumps(t["noise"]) for t in turns}) == 1  # the round's noise reading, shared
+    # each step's order shuffled: a fixed order would give every member one and the same predecessor
+    predecessors: dict[str, set] = {}
+    for line in (out / "rounds.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        predecessors.setdefault(entry["member"], set()).update(set(entry["preceded_by"]) - {entry["member"]})
+    assert max(len(p) for p in predecessors.values()) == 2, predecessors  # of 3 members: both others
     from reports.throughput import choose_throughput
     chosen = choose_throughput(ResultStore(out).read())
     assert chosen.relay and "a few batches at a time in turn" in chosen.caption

@@ -46,7 +46,7 @@ class SweepConfig:
                                         "files, calibration text, settings, packages, source, CPU), keep the rest")
     timing: TimingConfig = field(default_factory=TimingConfig)
     rounds: int = option(3, "performance run after the accuracy cells: rounds of a task's variants (fresh processes, "
-                            "the same scored batches timed a few at a time in turn, order rotated; 0: none)")
+                            "the same scored batches timed a few at a time in turn, order shuffled; 0: none)")
     round_batches: int = option(24, "batches of each cell's scored pass (an even sample) that every round times")
     round_min_time: float = option(1.0, "seconds each variant times per round at least (the sample runs again)")
     control: bool = option(False, "time each eager reference twice in every round (a control: its ratio's "

@@ -147,9 +147,12 @@ class _TurnFailed(Exception):
     pass
 
 
-def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, limit_s: float | None
-                ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Time one round. `order`: the members (keys of `jobs`) in this round's order. Whole passes over the sample are
+def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, limit_s: float | None,
+                seed: int | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Time one round. `order`: the members (keys of `jobs`) in this round's order (they load in it). `seed`: each
+    step's order is then a fresh permutation drawn from it, so that no member always follows the same one (one
+    fixed order put the eager control after OpenVINO in every step of every round and read it 5% slow). Whole passes
+    over the sample are
     repeated until every member has timed `min_time_s` (the same passes for all). `limit_s` bounds each member's
     time in the round (loading and its batches): past it, that member's process is killed and the round goes on
     without it. Returns (results by member, failures by member); no process outlives the call."""
@@ -196,15 +199,21 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
             spent[member] = time.perf_counter() - started
         seconds = {m: np.zeros(n) for m, n in sizes.items()}
         busy_before, own_before, wall_before = _machine_busy_s(), _own_cpu(), time.perf_counter()
-        passes = 0
+        passes, steps = 0, np.random.default_rng(seed)
+        # who timed just before whom, step by step: how evenly the neighbours fell (kept with each result)
+        preceded_by: dict[str, dict[str, int]] = {m: {} for m in sizes}
+        previous = None
         while any(m not in failures for m in sizes) and (
                 passes == 0 or min(seconds[m].sum() for m in sizes if m not in failures) < min_time_s):
             for start in range(0, max(sizes.values(), default=0), SLICE_BATCHES):
-                for member in order:
+                for member in order if seed is None else [order[i] for i in steps.permutation(len(order))]:
                     if member in sizes and member not in failures and start < sizes[member]:
                         picked = list(range(start, min(start + SLICE_BATCHES, sizes[member])))
                         try:
                             seconds[member][picked] += ask(member, ("slice", picked), "took")
+                            if previous is not None:
+                                preceded_by[member][previous] = preceded_by[member].get(previous, 0) + 1
+                            previous = member
                         except _TurnFailed as e:
                             drop(member, str(e))
             passes += 1
@@ -222,7 +231,7 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
                  "load_avg_1m": os.getloadavg()[0]}
         results = {m: {"batch_seconds": (seconds[m] / passes).tolist(), "passes": passes, "pid": f["pid"],
                        "noise": noise, "idle_cpu_s": f["idle_cpu_s"], "unsettled": f["unsettled"],
-                       "threads": f["threads"]}
+                       "threads": f["threads"], "preceded_by": preceded_by[m]}
                    for m, f in finals.items()}
         return results, failures
     finally:

@@ -1,11 +1,11 @@
 """The sweep's performance run (MLPerf's performance mode, after the accuracy mode, on the same artifacts): per task
 and scored example set, every variant is timed again in **rounds**. Each round runs a fresh process per variant over
 the same real batches (a sample of the batches its accuracy pass scored, `BatchSample`), timed a few batches at a
-time in turn (a relay, bench.timing.relay), the order rotated from round to round; every variant of the group, the eager
-fp32 references included, is in every round, so drift and process-to-process differences fall on both sides of
-every ratio. Per-batch model times are kept with the round, the position in the order and the process id, and so
-is how busy the machine was (`noise`): the CPU time other processes took while the round timed, and the load
-average.
+time in turn (a relay, bench.timing.relay), the loading order rotated from round to round and each step's order
+shuffled; every variant of the group, the eager fp32 references included, is in every round, so drift and
+process-to-process differences fall on both sides of every ratio. Per-batch model times are kept with the round,
+the position in the order and the process id, and so is how busy the machine was (`noise`): the CPU time other
+processes took while the round timed, and the load average.
 
 Ratios carry a two-level bootstrap interval (rounds, then batches; `bench.timing.speed`), as `bench run`'s do.
 Rounds are appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
@@ -119,7 +119,8 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
     failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
                 "control": cfg.control, "disturbed_cores": DISTURBED_CORES,
-                "interleave": {"slice_batches": SLICE_BATCHES, "warm_call": True, "settle": True}}
+                "interleave": {"slice_batches": SLICE_BATCHES, "warm_call": True, "settle": True,
+                                "step_order": "shuffled"}}
     for key, cells in groups.items():
         cells = sorted(cells)
         members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
@@ -139,7 +140,8 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                                 str(Path(specs[m.removesuffix(CONTROL)]["predictions_dir"]) / BATCHES_FILE))
                     for m in order}
             # the sweep's --timeout bounds each variant's turn as it bounds a cell: a hung turn costs that turn only
-            results, failures = relay_round(jobs, order, cfg.round_min_time, cfg.timeout)
+            # each step's order drawn afresh, seeded by group and round: a rerun repeats the same orders
+            results, failures = relay_round(jobs, order, cfg.round_min_time, cfg.timeout, seed=int(digest, 16) + r)
             for member, why in failures.items():
                 failed.append(f"{member} round {r + 1}: {why}")
                 log(f"round turn failed: {failed[-1]}")
@@ -189,8 +191,8 @@ def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, set
         "rounds": rounds_of(cell_id),
         "method": "rounds: a fresh process per variant and round over the same sampled batches of the scored pass, "
                   "timed a few batches at a time in turn (a relay: an untimed call before each step, threads settled "
-                  "after it), order rotated per round; examples/s = sampled sequences/s x examples per sequence of "
-                  "the pass; 95% interval: two-level bootstrap (rounds, then batches)"}
+                  "after it), order rotated per round, each step's order shuffled; examples/s = sampled sequences/s "
+                  "x examples per sequence of the pass; 95% interval: two-level bootstrap (rounds, then batches)"}
     if cell_id + CONTROL in members:
         block["control"] = rounds_of(cell_id + CONTROL)
     value, ci = throughput(block, speed_rounds(block))
