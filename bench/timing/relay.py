@@ -148,11 +148,10 @@ class _TurnFailed(Exception):
 
 
 def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, limit_s: float | None,
-                seed: int | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Time one round. `order`: the members (keys of `jobs`) in this round's order (they load in it). `seed`: each
-    step's order is then a fresh permutation drawn from it, so that no member always follows the same one (one
-    fixed order put the eager control after OpenVINO in every step of every round and read it 5% slow). Whole passes
-    over the sample are
+                seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Time one round. `order`: the members (keys of `jobs`) in the order they load. Each step's order is a fresh
+    permutation drawn from `seed`, so that no member always follows the same one (one fixed order put the eager
+    control after OpenVINO in every step of every round and read it 5% slow). Whole passes over the sample are
     repeated until every member has timed `min_time_s` (the same passes for all). `limit_s` bounds each member's
     time in the round (loading and its batches): past it, that member's process is killed and the round goes on
     without it. Returns (results by member, failures by member); no process outlives the call."""
@@ -206,7 +205,7 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
         while any(m not in failures for m in sizes) and (
                 passes == 0 or min(seconds[m].sum() for m in sizes if m not in failures) < min_time_s):
             for start in range(0, max(sizes.values(), default=0), SLICE_BATCHES):
-                for member in order if seed is None else [order[i] for i in steps.permutation(len(order))]:
+                for member in [order[i] for i in steps.permutation(len(order))]:
                     if member in sizes and member not in failures and start < sizes[member]:
                         picked = list(range(start, min(start + SLICE_BATCHES, sizes[member])))
                         try:
