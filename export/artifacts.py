@@ -72,7 +72,7 @@ def _export(choice: BackendChoice, checkpoint: Checkpoint, target: Path, data_di
         })
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
 
-    build_atomically(target, build)
+    build_atomically(target, build, complete=lambda t: (t / MANIFEST).is_file())  # keyed by content: shareable
     return manifest
 
 

@@ -102,14 +102,19 @@ def demo_checkpoint_dir() -> Path:
     from models.demo import CONVERTER_VERSION, build_demo_checkpoint
 
     target = cache_root() / "models" / f"demo-v{CONVERTER_VERSION}"
-    if not (target / METADATA_FILE).is_file():
-        build_demo_checkpoint(target)
+    if not _has_metadata(target):
+        build_demo_checkpoint(target, complete=_has_metadata)
     return target
+
+
+def _has_metadata(directory: Path) -> bool:
+    """A cached model is complete once its metadata file is in place (it is written last, then moved in whole)."""
+    return (directory / METADATA_FILE).is_file()
 
 
 def _random_init_dir(size: str, seed: int) -> Path:
     target = cache_root() / "random-init" / f"{size}-seed{seed}"
-    if (target / METADATA_FILE).is_file():
+    if _has_metadata(target):
         return target
 
     def build(staging: Path) -> None:
@@ -131,7 +136,7 @@ def _random_init_dir(size: str, seed: int) -> Path:
         (staging / METADATA_FILE).write_text(json.dumps(
             {"name": f"{size} (random init)", "head": "encoder", "random_init": True, "seed": seed}, indent=2))
 
-    return build_atomically(target, build)
+    return build_atomically(target, build, complete=_has_metadata)
 
 
 def _hub_snapshot(hub_id: str) -> Path:

@@ -144,8 +144,9 @@ def _bert_config(arch: dict) -> dict:
     }
 
 
-def build_demo_checkpoint(target: Path) -> Path:
-    """Convert the packaged e5 model into a Hugging Face directory at `target` (atomic)."""
+def build_demo_checkpoint(target: Path, complete=None) -> Path:
+    """Convert the packaged e5 model into a Hugging Face directory at `target` (atomic; `complete`: as
+    models.files.build_atomically's, for a cache entry another process may be building too)."""
     from safetensors.numpy import save_file
     from transformers import XLMRobertaTokenizerFast
 
@@ -171,5 +172,5 @@ def build_demo_checkpoint(target: Path) -> Path:
             "converter_version": CONVERTER_VERSION,
         }, indent=2))
 
-    return build_atomically(target, build)
+    return build_atomically(target, build, complete)
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 
 def cache_root() -> Path:
@@ -14,16 +15,25 @@ def cache_root() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "stilts-bench"
 
 
-def build_atomically(target: Path, build) -> Path:
+def build_atomically(target: Path, build, complete: Callable[[Path], bool] | None = None) -> Path:
     """Run build(staging_dir) beside `target`, then move the finished directory into place: a crash or a
-    kill never leaves half a model or half an artifact where a complete one is expected."""
+    kill never leaves half a model or half an artifact where a complete one is expected.
+    `complete(target)`: for a cache entry keyed by what it holds. When another process finished the same
+    entry first, its copy is kept and ours discarded: removing it could pull files from under a reader (two test
+    processes, or two sweeps, sharing one cache). Without it, an existing target is replaced."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         build(staging)
+        if complete is not None and complete(target):
+            return target
         if target.exists():
             shutil.rmtree(target)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:  # a non-empty target appeared since: another process's build finished in between
+            if complete is None or not complete(target):
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -26,14 +26,19 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_configure(config):
-    # Every test process (and the processes they spawn) caches into one private directory.
-    if "STILTS_BENCH_CACHE" not in os.environ or not os.environ.get("STILTS_BENCH_TEST_KEEP_CACHE"):
+    # One test session (its xdist workers and the processes they spawn) caches into one private directory: the
+    # workers share the one their controller made, so the demo conversion, its references and its exports are
+    # built once, not once per worker (models.files.build_atomically keeps a concurrent build of one entry safe).
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("STILTS_BENCH_TEST_SESSION_CACHE"):
+        os.environ["STILTS_BENCH_CACHE"] = os.environ["STILTS_BENCH_TEST_SESSION_CACHE"]
+    elif "STILTS_BENCH_CACHE" not in os.environ or not os.environ.get("STILTS_BENCH_TEST_KEEP_CACHE"):
         import tempfile
 
         os.environ["STILTS_BENCH_CACHE"] = tempfile.mkdtemp(prefix="stilts-bench-test-")
-        # Exports of every backend land here (a few GiB per session): removed at the end, or a machine that
-        # runs the suite a dozen times fills its disk and the next run fails with ENOSPC.
+        # Exports of every backend land here (a few GiB per session): removed at the end by the process that made
+        # it, or a machine that runs the suite a dozen times fills its disk and the next run fails with ENOSPC.
         config._stilts_private_cache = os.environ["STILTS_BENCH_CACHE"]
+        os.environ["STILTS_BENCH_TEST_SESSION_CACHE"] = os.environ["STILTS_BENCH_CACHE"]
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -244,3 +244,35 @@ def test_a_full_disk_during_a_sweep_stops_it_in_one_line_and_the_same_command_re
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_cache_entry_another_process_finished_first_is_kept_not_pulled_from_under_its_readers(tmp_path):
+    """Two processes sharing one cache (two test workers, two sweeps) may build the same entry at once: the one that
+    finishes second must not remove the first's files, which a reader may have open."""
+    from models.files import build_atomically
+
+    target = tmp_path / "entry"
+    complete = lambda entry: (entry / "done").is_file()  # noqa: E731
+
+    def writes(text):
+        def build(staging):
+            (staging / "weights").write_text(text)
+            (staging / "done").write_text("")
+        return build
+
+    def finished_by_another_process_meanwhile(staging):
+        writes("second")(staging)
+        build_atomically(target, writes("first"), complete)
+
+    build_atomically(target, finished_by_another_process_meanwhile, complete)
+    reader = (target / "weights").open()
+    inode = (target / "weights").stat().st_ino
+    build_atomically(target, writes("third"), complete)  # already complete: this build is discarded
+    assert reader.read() == "first" and (target / "weights").stat().st_ino == inode
+    reader.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no staging directory left behind
+    (target / "done").unlink()  # an incomplete entry is rebuilt, and without a completion test one is replaced
+    build_atomically(target, writes("fourth"), complete)
+    assert (target / "weights").read_text() == "fourth"
+    build_atomically(target, writes("fifth"))
+    assert (target / "weights").read_text() == "fifth"

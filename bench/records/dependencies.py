@@ -77,12 +77,16 @@ def data_files(sources: dict[str, Any]) -> dict[str, str | None]:
 
 
 def project_revision() -> str | None:
-    """The project's commit, plus a hash of uncommitted changes to its code (untracked files and run outputs do
-    not count: a sweep writing its results into the checkout must not change its own dependencies)."""
+    """The project's commit, plus a hash of uncommitted changes to its code: its Python files and pyproject.toml.
+    Untracked files and run outputs do not count: a sweep writing its results into the checkout (a committed
+    showcase under reports/showcase/, whose results.jsonl is tracked) must not change its own dependencies, or
+    every cell records another source and a resume re-measures them all."""
     from bench.records.env import git
 
     head = git("rev-parse", "HEAD")
-    diff = git("diff", "HEAD", "--", "bench", "export", "models", "reports", "pyproject.toml", timeout=30)
+    # git pathspecs: `*` matches across `/`, so `bench/*.py` is every Python file under bench/
+    code = [f"{package}/*.py" for package in ("bench", "export", "models", "reports")]
+    diff = git("diff", "HEAD", "--", *code, "pyproject.toml", timeout=30)
     if head is None or diff is None:
         from export.versions import package_versions
 
