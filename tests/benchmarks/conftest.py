@@ -14,6 +14,12 @@ BATCH_SIZE, SEQ_LEN = 8, 128
 SLOWDOWN_MS = float(os.environ.get("STILTS_BENCH_SLOWDOWN_MS", "0"))
 
 
+def pytest_configure(config):
+    # CI runs the untimed checks first, two at a time, with the cache the timed run then reads (.ci/run)
+    config.addinivalue_line("markers", "untimed: reads no clock (parity bounds, graph structure): it may run beside "
+                                       "other tests, and it exports what the timed benchmarks then load")
+
+
 @pytest.fixture(scope="session")
 def demo_checkpoint():
     if not demo_packages_installed():
