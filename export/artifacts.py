@@ -44,6 +44,11 @@ def artifact_dir(choice: BackendChoice, checkpoint: Checkpoint, data_dir: Path |
     return cache_root() / "artifacts" / choice.name / f"{slug}-{key}"
 
 
+def _complete(target: Path) -> bool:
+    """An artifact is complete once its manifest is in place (written last, then moved in whole)."""
+    return (target / MANIFEST).is_file()
+
+
 def _dir_size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
@@ -72,7 +77,7 @@ def _export(choice: BackendChoice, checkpoint: Checkpoint, target: Path, data_di
         })
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
 
-    build_atomically(target, build, complete=lambda t: (t / MANIFEST).is_file())  # keyed by content: shareable
+    build_atomically(target, build, complete=_complete)  # keyed by what it holds: another process's copy is as good
     return manifest
 
 
@@ -85,7 +90,7 @@ def ensure_artifact(backend: BackendChoice | str, checkpoint: Checkpoint, option
     choice = backend if isinstance(backend, BackendChoice) else \
         BackendChoice.resolve(backend, options, device, runnable=False)
     target = artifact_dir(choice, checkpoint, data_dir)
-    if (target / MANIFEST).is_file():
+    if _complete(target):
         return Artifact.read(target)
     if isolate and choice.backend.exports_files:
         run_isolated(_export, choice, checkpoint, target, data_dir)

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import struct
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def _bert_config(arch: dict) -> dict:
     }
 
 
-def build_demo_checkpoint(target: Path, complete=None) -> Path:
+def build_demo_checkpoint(target: Path, complete: Callable[[Path], bool] | None = None) -> Path:
     """Convert the packaged e5 model into a Hugging Face directory at `target` (atomic; `complete`: as
     models.files.build_atomically's, for a cache entry another process may be building too)."""
     from safetensors.numpy import save_file
