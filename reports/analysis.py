@@ -213,7 +213,7 @@ def best_within(records: list[dict], within: float, task: str, measure: Throughp
         # Qualifying variants the fastest's speed cannot be told from: the 95% interval of the fastest's speedup
         # over each (same rounds, paired) reaches 1.00. Without intervals (one pass per variant) nothing is tied.
         "tied": sorted(tied, key=lambda t: -t["throughput"]),
-        "ties_decidable": measure.kind == "rounds",
+        "ties_decidable": measure.in_rounds,
         "passed_over": [{"variant": e["cell"]["cell_id"], "throughput": measure.of(e["cell"]), "drop": e["drop"],
                          "drop_ci": e["drop_ci"]} for e in passed_over if measure.of(e["cell"]) > thr],
     }

@@ -3,7 +3,8 @@
 Three measures, best first: `rounds` (the sweep's performance run, bench.timing.rounds: each variant of a task timed
 in rounds of fresh processes over the same sampled batches, with a 95% interval on examples/s and on every ratio);
 `task` (examples/s of the accuracy pass's one timed pass over the task's own inputs: no interval); `fixed-shape`
-(sequences/s of the timing grid's synthetic padded batches). A report falls back down this list, and says why."""
+(sequences/s of the timing grid's synthetic padded batches: timed in the same rounds, with intervals, where every
+cell's grid point was; else the cell's one pass). A report falls back down this list, and says why."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ def default_shape(records: list[dict]) -> tuple[int, int] | None:
     return largest, min(s for b, s in shapes if b == largest)
 
 
-def throughput_at(record: dict, shape: tuple[int, int] | None) -> float | None:
+def point_at(record: dict, shape: tuple[int, int] | None) -> dict | None:
+    """The cell's grid point of this shape (its first where `shape` is None)."""
     for p in record.get("performance", []):
         if shape is None or (p["batch_size"], p["seq_len"]) == tuple(shape):
-            return p["throughput"]
+            return p
     return None
+
+
+def grid_rounds(records: list[dict], shape: tuple[int, int] | None) -> int:
+    """Rounds every ok cell's grid point of `shape` was timed in (0 where one was not: the one-pass figures then)."""
+    points = [point_at(r, shape) for r in ok_cells(records) if r.get("performance")]
+    blocks = [p.get("speed") for p in points if p is not None]
+    return min((len(b["rounds"]) for b in blocks if b), default=0) if blocks and all(blocks) else 0
 
 
 @dataclass(frozen=True)
@@ -42,17 +51,27 @@ class Throughput:
     relay: bool = False  # rounds: timed a few batches at a time in turn (bench.timing.relay), not pass after pass
     shuffled_steps: bool = False  # relay: each step's order drawn afresh (not one fixed order the whole round)
 
-    def of(self, record: dict) -> float | None:
+    def _block(self, record: dict) -> dict | None:
+        """The speed block (timing rounds) this measure reads: the task's, or the grid point's when the grid was
+        timed in rounds (`rounds` > 0); None for one-pass measures."""
         if self.kind == "rounds":
-            return (record.get("speed") or {}).get("examples_per_s")
+            return record.get("speed")
+        if self.kind == "fixed-shape" and self.rounds:
+            return (point_at(record, self.shape) or {}).get("speed")
+        return None
+
+    def of(self, record: dict) -> float | None:
+        if self.kind == "rounds" or (self.kind == "fixed-shape" and self.rounds):
+            return (self._block(record) or {}).get("examples_per_s")
         if self.kind == "task":
             block = ((record.get("accuracy") or {}).get("task_throughput") or {}).get(self.policy)
             return block["examples_per_s"] if block else None
-        return throughput_at(record, self.shape)
+        point = point_at(record, self.shape)
+        return point["throughput"] if point else None
 
     def interval(self, record: dict) -> Interval:
         """The 95% interval of `of(record)`; None where this measure has none."""
-        ci = (record.get("speed") or {}).get("examples_per_s_ci95") if self.kind == "rounds" else None
+        ci = (self._block(record) or {}).get("examples_per_s_ci95")
         return (ci[0], ci[1]) if ci else None
 
     def ratio(self, base: dict, variant: dict) -> tuple[float, Interval] | None:
@@ -60,11 +79,17 @@ class Throughput:
         (bench.timing.speed.speedup: rounds, then batches); None when either has no throughput."""
         if not self.of(base) or not self.of(variant):
             return None
-        if self.kind == "rounds" and base["cell_id"] in variant["speed"]["members"]:
+        base_block, variant_block = self._block(base), self._block(variant)
+        if base_block and variant_block and base["cell_id"] in variant_block["members"]:
             from bench.timing.speed import speedup
 
-            return speedup(base["speed"], variant["speed"])
+            return speedup(base_block, variant_block)
         return self.of(variant) / self.of(base), None  # type: ignore[operator]
+
+    @property
+    def in_rounds(self) -> bool:
+        """Read from timing rounds (intervals on values and ratios): the task's sample, or a rounds-timed grid."""
+        return self.kind == "rounds" or (self.kind == "fixed-shape" and self.rounds > 0)
 
     @property
     def unit(self) -> str:
@@ -81,8 +106,12 @@ class Throughput:
                     "model time only (tokenisation timed apart); one pass per variant, no interval")
         if self.shape is None:
             return "fixed-shape throughput: no timing data"
-        return (f"fixed-shape throughput: sequences/s of synthetic batches padded to batch {self.shape[0]} x "
-                f"sequence length {self.shape[1]}")
+        shape = f"sequences/s of synthetic batches padded to batch {self.shape[0]} x sequence length {self.shape[1]}"
+        if self.rounds:
+            return (f"fixed-shape throughput in timing rounds: {shape}, {self.rounds} rounds, the same processes and "
+                    "relay as the task's sample; 95% intervals on sequences/s and on every speedup from a two-level "
+                    "bootstrap (rounds, then batches)")
+        return f"fixed-shape throughput: {shape}; one timed pass per cell, no interval"
 
     @property
     def round_method(self) -> str:
@@ -95,8 +124,11 @@ class Throughput:
     def short(self) -> str:
         if self.kind == "rounds":
             return f"{self.rounds} rounds, {self.policy} batching"
-        return f"{self.policy} batching" if self.kind == "task" else \
-            f"batch {self.shape[0]} x seq {self.shape[1]}" if self.shape else "no timing"
+        if self.kind == "task":
+            return f"{self.policy} batching"
+        if not self.shape:
+            return "no timing"
+        return f"batch {self.shape[0]} x seq {self.shape[1]}" + (f", {self.rounds} rounds" if self.rounds else "")
 
 
 def _interleave(record: dict) -> dict:
@@ -130,7 +162,10 @@ def choose_throughput(records: list[dict], kind: str = "rounds", policy: str | N
 
     if kind not in THROUGHPUT_KINDS:
         raise UserError(f"--throughput is one of {', '.join(THROUGHPUT_KINDS)}, not '{kind}'")
-    fixed = Throughput("fixed-shape", shape=default_shape(records))
+    shape = default_shape(records)
+    timed_grid = grid_rounds(records, shape)  # grid rounds exist only as relay rounds with shuffled steps
+    fixed = Throughput("fixed-shape", shape=shape, rounds=timed_grid, relay=bool(timed_grid),
+                       shuffled_steps=bool(timed_grid))
     if kind == "fixed-shape":
         return fixed
     cells = [r for r in ok_cells(records) if has_accuracy(r)]
@@ -164,5 +199,6 @@ def _task_throughput(cells: list[dict], policy: str | None, fixed: Throughput, n
         return Throughput("task", policy=max(set(scored), key=scored.count), note=note)
     why = ("no cell has accuracy" if not cells else "its cells were measured before task throughput existed "
            "(schema < 3)" if not any(measured) else "its cells measured no batching policy in common")
-    return Throughput("fixed-shape", shape=fixed.shape, note=f"{no_rounds}task throughput unavailable ({why}); "
+    return Throughput("fixed-shape", shape=fixed.shape, rounds=fixed.rounds, relay=fixed.relay,
+                      shuffled_steps=fixed.shuffled_steps, note=f"{no_rounds}task throughput unavailable ({why}); "
                                                               "fixed-shape throughput shown instead")

@@ -79,6 +79,7 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
     control, control_ci = control_ratio(eager)
     assert control > 0 and control_ci is not None
     assert eager["examples_per_s_ci95"][0] <= eager["examples_per_s"] <= eager["examples_per_s_ci95"][1]
+    _the_grid_was_timed_in_the_same_rounds(ResultStore(out).read(), out)
     walls = json.loads((out / "sweep.json").read_text())["wall_times"]
     assert [w["cells_run"] for w in walls] == [2] and walls[0]["timing_rounds_s"] > 0
     # resumed: nothing timed again, and the second invocation's wall time says it ran no cell
@@ -87,6 +88,39 @@ def test_a_sweep_times_every_variant_in_rotated_rounds_with_a_control_and_resume
     assert (out / "rounds.jsonl").read_text() == before
     walls = json.loads((out / "sweep.json").read_text())["wall_times"]
     assert [w["cells_run"] for w in walls] == [2, 0] and walls[1]["timing_rounds_s"] < walls[0]["timing_rounds_s"]
+
+
+def _the_grid_was_timed_in_the_same_rounds(records: list[dict], out) -> None:
+    """The fixed-shape grid point (batch 2 x seq 16) of every cell: timed in the task sample's rounds, by the same
+    processes, with a control and intervals; read with intervals by the fixed-shape measure and the report."""
+    from bench.timing.rounds import GRID_BATCHES
+    from reports.base import ReportContext
+    from reports.sections.rounds import render
+    from reports.throughput import choose_throughput
+
+    cells = {r["backend"]: r for r in records}
+    eager, onnx = (cells[b]["performance"][0]["speed"] for b in ("eager", "onnx"))
+    assert eager["grid"] == "2x16" and eager["batch_digest"] == onnx["batch_digest"]  # the same synthetic batches
+    assert eager["batches"] == GRID_BATCHES and eager["sampled_sequences"] == 2 * GRID_BATCHES
+    assert [len(t["batch_seconds"]) for t in eager["rounds"]] == [GRID_BATCHES] * 3
+    assert [t["pid"] for t in eager["rounds"]] == [t["pid"] for t in cells["eager"]["speed"]["rounds"]]
+    assert len(eager["control"]) == 3 and eager["group_digest"] == cells["eager"]["speed"]["group_digest"]
+    for line in (out / "rounds.jsonl").read_text().splitlines():
+        assert len(json.loads(line)["grid_seconds"]["2x16"]) == GRID_BATCHES
+    low, high = eager["examples_per_s_ci95"]
+    assert 0 < low <= eager["examples_per_s"] <= high
+    fixed = choose_throughput(records, "fixed-shape")
+    assert fixed.rounds == 3 and fixed.in_rounds and "timing rounds" in fixed.caption
+    assert fixed.of(cells["onnx"]) == onnx["examples_per_s"] and fixed.interval(cells["onnx"]) is not None
+    ratio, ci = fixed.ratio(cells["eager"], cells["onnx"])
+    assert ci is not None and ci[0] <= ratio <= ci[1]
+    section = render(ReportContext("r", records, {}, [], (2, 16), out))
+    tables = [b[1] for b in section.blocks if b[0] == "table"]
+    spread, grid = tables
+    assert set(spread["timed"]) == {"task sample", "grid 2x16"} and (spread["rounds"] == 3).all()
+    eager_rows = spread[spread["backend"] == "eager"]
+    assert all(text.endswith("]") and "x [" in text for text in eager_rows["control"])  # control with its interval
+    assert grid.loc[grid["backend"] == "onnx", "x eager fp32"].item() == f"{ratio:.2f}x [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 @pytest.mark.slow
@@ -158,16 +192,17 @@ def test_the_report_states_each_invocations_wall_time_for_cells_and_rounds(tmp_p
 
 @pytest.mark.slow
 def test_a_round_turn_past_the_sweep_timeout_is_killed_and_costs_that_turn_only(tiny_encoder, tmp_path):
-    """`--timeout` bounds a timing turn as it bounds a cell: a turn asked to time for 600 s is killed at 120 s (45 s
-    was too little for the cell itself beside another test worker), the sweep ends with one line naming it, the
-    cell keeps its accuracy and gets no speed block, and no process stays."""
+    """`--round-timeout` bounds a timing turn as `--timeout` bounds a cell: a turn asked to time for 600 s is killed
+    at 20 s (the cell keeps its own 120 s: 45 s was too little for it beside another test worker), the sweep ends
+    with one line naming it, the cell keeps its accuracy and gets no speed block, and no process stays."""
     import psutil
 
     data, out = _tatoeba_dir(tmp_path), tmp_path / "runs" / "hung"
     proc = bench("sweep", "--models", tiny_encoder, "--backends", "eager", "--tasks", "tatoeba", "--langs", "de",
                  "--batch-sizes", "2", "--seq-lens", "16", "--data-dir", data, "--out", out, "--eval-batch-size", "4",
-                 "--rounds", "1", "--round-min-time", "600", "--timeout", "120", *FAST, check_rc=0)
-    assert "round turn failed: " in proc.stderr and "its turn did not finish within 120 s" in proc.stderr
+                 "--rounds", "1", "--round-min-time", "600", "--timeout", "120", "--round-timeout", "20", *FAST,
+                 check_rc=0)
+    assert "round turn failed: " in proc.stderr and "its turn did not finish within 20 s" in proc.stderr
     assert "1 round turn(s) failed" in proc.stderr and "run the same command again" in proc.stderr
     (record,) = ResultStore(out).read()
     assert record["status"] == "ok" and record["accuracy"]["scores"]["de"] >= 0 and "speed" not in record

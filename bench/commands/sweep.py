@@ -15,7 +15,7 @@ from bench.timing.harness import TimingConfig
 from bench.executors.plan import planned_threads, sweep_cell_plan
 from bench.records.resume import changed_cells, check_settings, measurement_settings, record_wall_time
 from bench.records.schema import sweep_cell_record
-from bench.timing.rounds import DISTURBED_CORES
+from bench.timing.rounds import DISTURBED_CORES, run_rounds
 from bench.records.store import CONFIG_FILE, ResultStore
 from models.errors import UserError
 from models.files import write_json_atomic
@@ -49,6 +49,8 @@ class SweepConfig:
                             "the same scored batches timed a few at a time in turn, order shuffled; 0: none)")
     round_batches: int = option(24, "batches of each cell's scored pass (an even sample) that every round times")
     round_min_time: float = option(1.0, "seconds each variant times per round at least (the sample runs again)")
+    round_timeout: float | None = option(None, "seconds a variant's turn in a round may take before it is killed",
+                                         shown_default="--timeout")
     control: bool = option(False, "time each eager reference twice in every round (a control: its ratio's "
                                   "interval should contain 1.00)")
     eval_batch_size: int = option(32, "inputs per forward call in the accuracy pass")
@@ -191,18 +193,6 @@ SCORED = ("langs", "max_examples", "split")  # what a group may set for its own 
 GROUP_KEYS = (*GROUPED, *SCORED)
 
 
-def _performance_run(cfg: SweepConfig, store: ResultStore, specs: dict, log) -> list[str]:
-    """The rounds (bench.timing.rounds) after the accuracy cells, in processes of their own that end with each turn."""
-    from bench.timing.rounds import run_rounds
-
-    if cfg.executor != "local" and cfg.ray_address not in (None, "local"):
-        if cfg.rounds:
-            log("timing rounds skipped: they run on the driver's machine, and the cells' artifacts are on the "
-                "cluster's nodes (run the sweep with the local executor there for intervals)")
-        return []
-    return run_rounds(cfg, store, specs, log)
-
-
 def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     from bench.timing.batching import check_policies
     from bench.tasks import get_task
@@ -285,7 +275,7 @@ def run_sweep(cfg: SweepConfig, log=lambda m: print(m, file=sys.stderr)) -> list
             log(f"ended {len(leftovers) - len(survivors)} leftover process(es) of this sweep"
                 + (f"; {len(survivors)} survived SIGKILL: {', '.join(map(str, survivors))}" if survivors else ""))
     rounds_started = time.monotonic()
-    disturbed = _performance_run(cfg, store, specs, log)
+    disturbed = run_rounds(cfg, store, specs, log)  # the performance run
     record_wall_time(config_path, config_record, cfg.command, len(todo), rounds_started - cells_started,
                      time.monotonic() - rounds_started, log)
     records = store.read()

@@ -34,7 +34,7 @@ def run_cell(spec: dict) -> dict:
     from bench.records.env import collect_env
     from bench.timing.measure import inference_peak_mb, parity_failure, time_point
     from bench.executors.plan import CellPlan
-    from bench.timing.rounds import BATCHES_FILE, BatchSample
+    from bench.timing.rounds import BATCHES_FILE, BatchSample, save_grid
     from bench.tasks import get_task
     from bench.variants.prepare import prepare_variant
     from export.isolate import peak_rss_mb
@@ -81,6 +81,9 @@ def run_cell(spec: dict) -> dict:
     if failure:  # a failed variant is not timed: its throughput would not count
         return {**result, "status": "failed", "error": failure, "error_kind": "parity",
                 "env": collect_env(), "cell_seconds": time.perf_counter() - t0}
+    if plan.round_batches and plan.predictions_dir:  # the grid's batches, for the performance run to time again
+        save_grid(Path(plan.predictions_dir), checkpoint, artifact.path,
+                  [(b, s) for b in plan.batch_sizes for s in plan.seq_lens])
     result["performance"] = []
     for batch_size in plan.batch_sizes:
         for seq_len in plan.seq_lens:

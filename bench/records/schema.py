@@ -186,6 +186,9 @@ class PerformancePoint(TypedDict):
     load_peak_memory_mb: NotRequired[float]  # MiB, the timing process's high-water mark up to the end of loading
     runtime: NotRequired[dict[str, Any]]  # numerics and placement in force, as in PerformanceRecord
     threads: dict[str, Any]  # thread settings in force
+    speed: NotRequired[dict[str, Any]]  # a sweep with --rounds: this shape timed in the performance run's rounds
+    # (bench.timing.rounds), as the cell's `speed` block: per-round per-batch seconds, examples_per_s (here sequences
+    # per second) with its 95% interval, `grid` naming the shape
 
 
 class SweepCellRecord(TypedDict):

@@ -36,7 +36,8 @@ SLICE_BATCHES = 2
 class RoundJob:
     device: str
     threads: int
-    batches_path: str  # the cell's timing-batches file, which names the artifact
+    batches_paths: tuple[str, ...]  # the cell's timing sets (its scored sample, its grid points), which name the
+    # artifact; timed as one list, in this order
     warmup: int = 3
 
 
@@ -86,15 +87,16 @@ def _member_main(conn, parent: int, job: RoundJob) -> None:
         from export.base import Artifact
         from export.registry import get_backend
 
-        batches, totals, _ = load_batches(Path(job.batches_path))
-        artifact = Artifact.read(Path(totals["artifact"]))
+        sets = [load_batches(Path(path)) for path in job.batches_paths]
+        batches = [batch for set_batches, _, _ in sets for batch in set_batches]
+        artifact = Artifact.read(Path(sets[0][1]["artifact"]))
         runner = get_backend(artifact.backend).load(artifact, job.device, job.threads)
         prepared = [runner.prepare({"input_ids": ids, "attention_mask": mask}) for ids, mask in batches]
         with runner.context():
             for _ in range(job.warmup):
                 runner.forward(prepared[0])
                 runner.synchronize()
-            conn.send(("ready", len(prepared)))
+            conn.send(("ready", [len(set_batches) for set_batches, _, _ in sets]))
             ready_cpu, idle, unsettled = _own_cpu(), 0.0, 0
             last_end = None
             while True:
@@ -189,9 +191,11 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
             child.close()
         started = time.perf_counter()
         sizes: dict[str, int] = {}
+        set_sizes: dict[str, list[int]] = {}  # batches per timing set, in the order the member loaded them
         for member in order:
             try:
-                sizes[member] = ask(member, None, "ready")
+                set_sizes[member] = ask(member, None, "ready")
+                sizes[member] = sum(set_sizes[member])
             except _TurnFailed as e:
                 drop(member, str(e))
         for member in sizes:  # loading ran side by side: each member is charged the wall time until all were ready
@@ -228,7 +232,8 @@ def relay_round(jobs: dict[str, RoundJob], order: list[str], min_time_s: float, 
         others = max(0.0, _machine_busy_s() - busy_before - relay_cpu)
         noise = {"wall_s": wall, "others_cpu_s": others, "others_cpu_cores": others / wall,
                  "load_avg_1m": os.getloadavg()[0]}
-        results = {m: {"batch_seconds": (seconds[m] / passes).tolist(), "passes": passes, "pid": f["pid"],
+        results = {m: {"batch_seconds": (seconds[m] / passes).tolist(), "set_sizes": set_sizes[m],
+                       "passes": passes, "pid": f["pid"],
                        "noise": noise, "idle_cpu_s": f["idle_cpu_s"], "unsettled": f["unsettled"],
                        "threads": f["threads"], "preceded_by": preceded_by[m]}
                    for m, f in finals.items()}

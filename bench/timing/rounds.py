@@ -7,6 +7,10 @@ process-to-process differences fall on both sides of every ratio. Per-batch mode
 the position in the order and the process id, and so is how busy the machine was (`noise`): the CPU time other
 processes took while the round timed, and the load average.
 
+The fixed-shape grid is timed the same way: each grid point's synthetic batches (`GRID_BATCHES` of them, saved by
+the cell beside the scored sample) are timed in the same processes and relay as the sample, and each grid point of
+each cell's record gets a `speed` block of its own (sequences/s with its interval).
+
 Ratios carry a two-level bootstrap interval (rounds, then batches; `bench.timing.speed`), as `bench run`'s do.
 Rounds are appended to `rounds.jsonl` as they finish, so an interrupted performance run resumes with the rounds that
 completed for the same members and settings; each cell's record then gets its `speed` block."""
@@ -22,6 +26,10 @@ import numpy as np
 
 ROUNDS_FILE = "rounds.jsonl"
 BATCHES_FILE = "timing-batches.npz"  # in each cell's predictions folder
+GRID_FILE = "timing-grid-{shape}.npz"  # beside it, one per point of the fixed-shape grid ("8x128")
+# Synthetic batches per grid point (seeds 0..5; the cell's one timed pass uses seed 0): one shape, so the spread
+# between them is timing noise only, and six give the bootstrap enough batches to resample within a round.
+GRID_BATCHES = 6
 # A round is "disturbed" when other processes took more than this many cores on average while it timed (from
 # /proc/stat, the relay's own CPU time subtracted): on a 2-core machine half a core elsewhere already moves eager
 # PyTorch by tens of percent. Disturbed rounds are flagged in the record and listed at the end of the sweep.
@@ -55,17 +63,49 @@ class BatchSample:
     def save(self, path: Path, examples: int, sequences: int, artifact: Path) -> None:
         """The sample, what it stands for (`examples` and `sequences` of the whole scored pass) and the artifact that
         scored it (which the rounds load)."""
-        from models.files import write_bytes_atomic
+        save_batches(path, self.batches(), examples, sequences, self.seen, artifact)
 
-        arrays: dict[str, np.ndarray] = {"examples": np.asarray(examples), "sequences": np.asarray(sequences),
-                                         "pass_batches": np.asarray(self.seen), "artifact": np.asarray(str(artifact))}
-        for n, (ids, lengths) in enumerate(self.batches()):
-            arrays[f"ids_{n}"], arrays[f"lengths_{n}"] = ids, lengths
-        import io
 
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        write_bytes_atomic(Path(path), buffer.getvalue())
+def save_batches(path: Path, batches: list[tuple[np.ndarray, np.ndarray]], examples: int, sequences: int,
+                 pass_batches: int, artifact: Path) -> None:
+    """One timing set as `bench.timing.relay.load_batches` reads it: (ids, lengths) per batch, what the batches stand
+    for and the artifact that times them."""
+    import io
+
+    from models.files import write_bytes_atomic
+
+    arrays: dict[str, np.ndarray] = {"examples": np.asarray(examples), "sequences": np.asarray(sequences),
+                                     "pass_batches": np.asarray(pass_batches), "artifact": np.asarray(str(artifact))}
+    for n, (ids, lengths) in enumerate(batches):
+        arrays[f"ids_{n}"], arrays[f"lengths_{n}"] = ids.astype(np.int32), lengths.astype(np.int32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def grid_name(batch_size: int, seq_len: int) -> str:
+    return f"{batch_size}x{seq_len}"
+
+
+def save_grid(folder: Path, checkpoint: Any, artifact: Path, shapes: list[tuple[int, int]]) -> None:
+    """Each grid point's synthetic batches (the cell's one timed pass's batch first), for the rounds to time."""
+    from export.inputs import TokenSpec, synthetic_batch
+
+    spec = TokenSpec.of(checkpoint)
+    for batch_size, seq_len in shapes:
+        batches = [synthetic_batch(spec, batch_size, seq_len, seed=n) for n in range(GRID_BATCHES)]
+        save_batches(Path(folder) / GRID_FILE.format(shape=grid_name(batch_size, seq_len)),
+                     [(b["input_ids"], b["attention_mask"].sum(axis=1)) for b in batches],
+                     batch_size * GRID_BATCHES, batch_size * GRID_BATCHES, GRID_BATCHES, artifact)
+
+
+def timing_sets(record: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """What the rounds time for one finished cell: "task" (the scored sample) and each grid point, where saved."""
+    sets = {"task": Path(folder) / BATCHES_FILE}
+    for point in record.get("performance") or []:
+        name = grid_name(point["batch_size"], point["seq_len"])
+        sets[name] = Path(folder) / GRID_FILE.format(shape=name)
+    return {name: path for name, path in sets.items() if path.is_file()}
 
 
 class RoundsStore:
@@ -99,35 +139,39 @@ def group_key(cell: dict[str, Any], scored: dict[str, Any]) -> str:
 
 def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Callable[[str], None]) -> list[str]:
     """Time every group of finished cells in `cfg.rounds` rounds (each a relay, bench.timing.relay) and give each
-    cell its `speed` block. Returns one line per disturbed round turn."""
+    cell its `speed` block (and each of its grid points theirs). Returns one line per disturbed round turn."""
     from bench.timing.relay import SLICE_BATCHES, RoundJob, relay_round
 
     if cfg.rounds < 1:
         return []
+    if cfg.executor != "local" and cfg.ray_address not in (None, "local"):
+        log("timing rounds skipped: they run on the driver's machine, and the cells' artifacts are on the cluster's "
+            "nodes (run the sweep with the local executor there for intervals)")
+        return []
     finished = store.finished()
     scored = cfg.scored_examples()
     groups: dict[str, list[str]] = {}
+    sets: dict[str, dict[str, Path]] = {}  # cell -> what its rounds time (timing_sets)
     for cell_id, record in finished.items():
         spec = specs.get(cell_id)
         if spec is None or record.get("status") != "ok" or not spec.get("predictions_dir"):
             continue
-        if not (Path(spec["predictions_dir"]) / BATCHES_FILE).is_file():
-            continue
-        groups.setdefault(group_key(record, scored[f"{record['model']}|{record['task']}"]), []).append(cell_id)
+        sets[cell_id] = timing_sets(record, Path(spec["predictions_dir"]))
+        if sets[cell_id]:
+            groups.setdefault(group_key(record, scored[f"{record['model']}|{record['task']}"]), []).append(cell_id)
     rounds_store = RoundsStore(cfg.out)
     disturbed: list[str] = []
     failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
-                "control": cfg.control, "disturbed_cores": DISTURBED_CORES,
+                "control": cfg.control, "disturbed_cores": DISTURBED_CORES, "grid_batches": GRID_BATCHES,
                 "interleave": {"slice_batches": SLICE_BATCHES, "warm_call": True, "settle": True,
                                 "step_order": "shuffled"}}
     for key, cells in groups.items():
         cells = sorted(cells)
         members = cells + [c + CONTROL for c in cells if cfg.control and finished[c]["backend"] == "eager"]
-        digest = hashlib.sha256(json.dumps([key, members, settings, [finished[c].get("timestamp") for c in cells]]
-                                           ).encode()).hexdigest()[:16]
-        if all((finished[c].get("speed") or {}).get("group_digest") == digest
-               and not finished[c]["speed"].get("failed_turns") for c in cells):
+        digest = hashlib.sha256(json.dumps([key, members, settings, [finished[c].get("timestamp") for c in cells],
+                                            [sorted(sets[c]) for c in cells]]).encode()).hexdigest()[:16]
+        if all(_timed_in(finished[c], digest) for c in cells):
             continue  # timed in full under these members and settings (a resumed sweep)
         turns = {(e["round"], e["member"]): e for e in rounds_store.lines() if e.get("group_digest") == digest}
         task = json.loads(key)["task"]
@@ -137,18 +181,22 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                 continue  # a completed round of an interrupted run
             log(f"timing round {r + 1} of {cfg.rounds}: {task}, {len(order)} variant(s) in turn ...")
             jobs = {m: RoundJob(cfg.device, specs[m.removesuffix(CONTROL)]["threads"],
-                                str(Path(specs[m.removesuffix(CONTROL)]["predictions_dir"]) / BATCHES_FILE))
+                                tuple(str(path) for path in sets[m.removesuffix(CONTROL)].values()))
                     for m in order}
-            # the sweep's --timeout bounds each variant's turn as it bounds a cell: a hung turn costs that turn only
+            # --round-timeout (else the sweep's --timeout) bounds each variant's turn: a hung turn costs that turn only
             # each step's order drawn afresh, seeded by group and round: a rerun repeats the same orders
-            results, failures = relay_round(jobs, order, cfg.round_min_time, cfg.timeout, seed=int(digest, 16) + r)
+            limit = cfg.timeout if cfg.round_timeout is None else cfg.round_timeout
+            results, failures = relay_round(jobs, order, cfg.round_min_time, limit, seed=int(digest, 16) + r)
             for member, why in failures.items():
                 failed.append(f"{member} round {r + 1}: {why}")
                 log(f"round turn failed: {failed[-1]}")
             for position, member in enumerate(order):
                 if member in results:
-                    entry = {"group_digest": digest, "round": r, "position": position, "member": member,
-                             **results[member],
+                    result = dict(results[member])
+                    per_set = _split_sets(list(sets[member.removesuffix(CONTROL)]), result.pop("batch_seconds"),
+                                          result.pop("set_sizes"))
+                    entry = {"group_digest": digest, "round": r, "position": position, "member": member, **result,
+                             "batch_seconds": per_set.pop("task", []), "grid_seconds": per_set,
                              "disturbed": results[member]["noise"]["others_cpu_cores"] > DISTURBED_CORES}
                     rounds_store.append(entry)
                     turns[(r, member)] = entry
@@ -158,9 +206,14 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
             if not any(m == cell_id for _, m in turns):
                 continue  # not one turn timed: no speed block (a rerun of the same command times it again)
             record = dict(finished[cell_id])
-            record["speed"] = _speed_block(cell_id, members, turns, digest, settings,
-                                           Path(specs[cell_id]["predictions_dir"]) / BATCHES_FILE)
-            record["speed"]["failed_turns"] = failed_turns
+            block = _block_maker(cell_id, members, turns, digest, settings, failed_turns)
+            if "task" in sets[cell_id]:
+                record["speed"] = block(sets[cell_id]["task"], None)
+            record["performance"] = [dict(point) for point in record.get("performance") or []]
+            for point in record["performance"]:
+                name = grid_name(point["batch_size"], point["seq_len"])
+                if name in sets[cell_id]:
+                    point["speed"] = block(sets[cell_id][name], name)
             store.put(record)
         disturbed += [f"{t['member']} round {t['round'] + 1}: other processes took "
                       f"{t['noise']['others_cpu_cores']:.2f} cores" for t in turns.values() if t["disturbed"]]
@@ -171,30 +224,56 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
     return disturbed
 
 
-def _speed_block(cell_id: str, members: list[str], turns: dict, digest: str, settings: dict,
-                 batches_path: Path) -> dict[str, Any]:
+def _timed_in(record: dict[str, Any], digest: str) -> bool:
+    """Whether a cell's speed blocks (task and grid) all come from complete rounds of this group digest."""
+    blocks = [record.get("speed")] + [point.get("speed") for point in record.get("performance") or []]
+    present = [b for b in blocks if b]
+    return bool(present) and all(b.get("group_digest") == digest and not b.get("failed_turns") for b in present)
+
+
+def _split_sets(names: list[str], seconds: list[float], sizes: list[int]) -> dict[str, list[float]]:
+    """A turn's per-batch seconds, split into the timing sets its process loaded one after another."""
+    bounds = np.cumsum([0, *sizes])
+    return {name: seconds[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+
+METHOD = ("rounds: a fresh process per variant and round over the same sampled batches of the scored pass, timed a few "
+          "batches at a time in turn (a relay: an untimed call before each step, threads settled after it), order "
+          "rotated per round, each step's order shuffled; examples/s = sampled sequences/s x examples per sequence of "
+          "the pass; 95% interval: two-level bootstrap (rounds, then batches)")
+GRID_METHOD = (f"rounds: the grid point's {GRID_BATCHES} synthetic batches timed in the same processes and relay as "
+               "the task's sample (fresh process per variant and round, a few batches at a time in turn, order "
+               "rotated per round, each step's order shuffled); sequences/s; 95% interval: two-level bootstrap "
+               "(rounds, then batches)")
+
+
+def _block_maker(cell_id: str, members: list[str], turns: dict, digest: str, settings: dict,
+                 failed_turns: int) -> Callable[[Path, str | None], dict[str, Any]]:
+    """Builds one speed block of `cell_id` per timing set: the task's sample (`grid` None) or a grid point."""
     from bench.timing.relay import load_batches
     from bench.timing.speed import speed_rounds, throughput
 
-    batches, totals, batch_digest = load_batches(batches_path)
+    def block(batches_path: Path, grid: str | None) -> dict[str, Any]:
+        batches, totals, batch_digest = load_batches(batches_path)
 
-    def rounds_of(member: str) -> list[dict[str, Any]]:
-        keys = ("round", "position", "pid", "batch_seconds", "passes", "noise", "disturbed", "threads", "idle_cpu_s",
-                "unsettled")
-        return [{k: t[k] for k in keys if k in t} for (r, m), t in sorted(turns.items()) if m == member]
+        def rounds_of(member: str) -> list[dict[str, Any]]:
+            keys = ("round", "position", "pid", "passes", "noise", "disturbed", "threads", "idle_cpu_s", "unsettled")
+            return [{**{k: t[k] for k in keys if k in t},
+                     "batch_seconds": t["grid_seconds"][grid] if grid else t["batch_seconds"]}
+                    for (r, m), t in sorted(turns.items()) if m == member]
 
-    block: dict[str, Any] = {
-        "group_digest": digest, "settings": settings, "members": members, "batch_digest": batch_digest,
-        "batches": len(batches), "batch_sequences": [len(ids) for ids, _ in batches],
-        "sampled_sequences": int(sum(len(ids) for ids, _ in batches)),
-        "examples": totals["examples"], "sequences": totals["sequences"], "pass_batches": totals["pass_batches"],
-        "rounds": rounds_of(cell_id),
-        "method": "rounds: a fresh process per variant and round over the same sampled batches of the scored pass, "
-                  "timed a few batches at a time in turn (a relay: an untimed call before each step, threads settled "
-                  "after it), order rotated per round, each step's order shuffled; examples/s = sampled sequences/s "
-                  "x examples per sequence of the pass; 95% interval: two-level bootstrap (rounds, then batches)"}
-    if cell_id + CONTROL in members:
-        block["control"] = rounds_of(cell_id + CONTROL)
-    value, ci = throughput(block, speed_rounds(block))
-    block["examples_per_s"], block["examples_per_s_ci95"] = value, list(ci) if ci else None
+        out: dict[str, Any] = {
+            "group_digest": digest, "settings": settings, "members": members, "batch_digest": batch_digest,
+            "batches": len(batches), "batch_sequences": [len(ids) for ids, _ in batches],
+            "sampled_sequences": int(sum(len(ids) for ids, _ in batches)),
+            "examples": totals["examples"], "sequences": totals["sequences"], "pass_batches": totals["pass_batches"],
+            "rounds": rounds_of(cell_id), "method": GRID_METHOD if grid else METHOD, "failed_turns": failed_turns}
+        if grid:
+            out["grid"] = grid
+        if cell_id + CONTROL in members:
+            out["control"] = rounds_of(cell_id + CONTROL)
+        value, ci = throughput(out, speed_rounds(out))
+        out["examples_per_s"], out["examples_per_s_ci95"] = value, list(ci) if ci else None
+        return out
+
     return block

@@ -4,6 +4,6 @@ one line here."""
 from models.registries import Registry
 
 SECTIONS: Registry = Registry("report section")
-for _name in ("overview", "summary", "frontier", "speedup", "batching", "latency", "resources", "languages",
+for _name in ("overview", "summary", "frontier", "speedup", "rounds", "batching", "latency", "resources", "languages",
               "stilts", "students", "calibration", "environment"):
     SECTIONS.register(_name, f"reports.sections.{_name}:render")

@@ -48,7 +48,7 @@ def render(ctx: ReportContext) -> Section:
         "path) whose average drop against it is within N points by its whole 95% interval (a paired bootstrap over "
         "the same examples; a faster variant whose interval straddles N is passed over), with its throughput ratio "
         f"to the reference ({ctx.throughput.short}"
-        + ("; its 95% interval from the timing rounds, rounds then batches resampled" if ctx.throughput.kind == "rounds"
+        + ("; its 95% interval from the timing rounds, rounds then batches resampled" if ctx.throughput.in_rounds
            else "; across cells of one run, no interval: run the sweep with --rounds N") +
         "), the qualifying variants its speed cannot be told from (`tied`: the fastest's ratio over each has an "
         "interval that reaches 1.00) and the two languages that lose most against the reference (points). A smaller "

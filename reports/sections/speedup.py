@@ -37,7 +37,7 @@ def render(ctx: ReportContext) -> Section:
     section.image(save_figure(fig, ctx.out_dir / "speedup.png"), "speedup over eager")
     section.text(f"Throughput: {ctx.throughput.caption}; a variant and its eager fp32 are read under the same "
                  f"measure. {ctx.throughput.note}".strip())
-    if ctx.throughput.kind == "rounds":
+    if ctx.throughput.in_rounds:
         section.text(f"How these ratios were measured: in the sweep's **timing rounds** over the same sampled "
                      f"batches — {ctx.throughput.round_method} — and each 95% interval (bars, `95% low`/`95% "
                      "high`) by resampling rounds, then batches within them. An interval that contains 1.00 cannot "

@@ -60,7 +60,7 @@ def render(ctx: ReportContext) -> Section:
                  "its teacher's eager fp32 in the same run (the same examples and batching policy). "
                  "Drop: teacher eager fp32 minus the student's score, in points. `x teacher eager`: throughput over "
                  "the teacher's eager fp32" + (", with its 95% interval from the timing rounds (rounds, then "
-                                              "batches resampled)" if measure.kind == "rounds" else
+                                              "batches resampled)" if measure.in_rounds else
                                               " across cells of one run (no interval: run the sweep with --rounds)")
                  + ".")
     for student, meta in sorted(students.items()):

@@ -4,6 +4,7 @@ import pandas as pd
 
 from reports.analysis import best_within
 from reports.base import ReportContext, Section
+from reports.throughput import interval_text, speed_text, times_text
 
 
 def render(ctx: ReportContext) -> Section:
@@ -19,7 +20,10 @@ def render(ctx: ReportContext) -> Section:
                      "drop 95% CI": f"[{g.drop_ci[0]:+.2f}, {g.drop_ci[1]:+.2f}]" if g.drop_ci else "-",
                      "worst language": g.worst_language or "-",
                      "gate": {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}.get(g.verdict, "n/a"),
-                     ctx.throughput.unit: ctx.throughput.of(r), "size MB": r.get("size_mb")})
+                     ctx.throughput.unit: ctx.throughput.of(r),
+                     **({f"{ctx.throughput.unit} 95% CI": interval_text(ctx.throughput.interval(r), ".1f")}
+                        if ctx.throughput.in_rounds else {}),
+                     "size MB": r.get("size_mb")})
     section = Section("Summary").text(
         f"Each variant is compared with eager fp32 of the same checkpoint on the same task and languages; "
         f"it passes the gate with an {rule_text}. The drop's 95% interval is a paired bootstrap over the same "
@@ -38,11 +42,14 @@ def render(ctx: ReportContext) -> Section:
         if "error" in b:
             section.text(f"**{task}**: {b['error']}.")
         else:
-            own = f", {b['speedup_vs_own_eager']:.2f}x its own eager fp32" if b["speedup_vs_own_eager"] else ""
+            own = (f", {times_text(b['speedup_vs_own_eager'], b['speedup_vs_own_eager_ci'])} its own eager fp32"
+                   if b["speedup_vs_own_eager"] else "")
+            how = "95% intervals from the timing rounds" if ctx.throughput.in_rounds else "ratios across cells"
             section.text(f"**{task}: fastest within {within:g} point(s) of {b['reference']}** is **{b['variant']}**: "
-                         f"{b['throughput']:.1f} {ctx.throughput.unit} ({ctx.throughput.short}), "
-                         f"{b['speedup_vs_reference']:.2f}x the reference{own} (ratios across "
-                         f"cells), "
+                         f"{speed_text(b['throughput'], b['throughput_ci'])} {ctx.throughput.unit} "
+                         f"({ctx.throughput.short}), "
+                         f"{times_text(b['speedup_vs_reference'], b['speedup_vs_reference_ci'])} the "
+                         f"reference{own} ({how}), "
                          f"accuracy {b['accuracy']:.2f} ({-b['accuracy_drop']:+.2f} points"
                          + (f"; drop interval [{b['drop_ci'][0]:+.2f}, {b['drop_ci'][1]:+.2f}]" if b["drop_ci"] else "")
                          + ")."
