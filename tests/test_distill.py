@@ -4,6 +4,7 @@ on held-out text, it round-trips through save/load and the CLI, and bad input is
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import torch
 
 from bench.commands.distill import DistillConfig, run_distill
 from models.taskdata.distillation_text import load_training_text
-from models.training.distillation import DistillSettings, StepBudget, resolve_precision
+from models.training.distillation import DistillSettings, resolve_precision
+from models.training.resumable import StepBudget
 from models.training.losses import in_batch_contrastive, masked_softened_kl, softened_kl
 from models.training.students import build_student, kept_layers
 from models.errors import UserError
@@ -312,3 +314,75 @@ def test_head_students_learn_the_teachers_tags_from_cached_targets(tmp_path, tra
     meta = json.loads((out / "stilts.json").read_text())
     assert meta["recipe"].startswith("kl on softened logits") and meta["loss_last"] < 0.5 * meta["loss_first"]
     assert meta["labels"] == [f"L{i}" for i in range(17)]
+
+
+def test_a_killed_run_resumes_from_its_last_saved_state_to_the_uninterrupted_students_losses(teacher, train_file,
+                                                                                            tmp_path):
+    """`bench distill` killed (SIGKILL) after it saved its training state: without --resume the next run refuses to
+    lose that state, with other settings --resume refuses to mix runs, and --resume continues with the optimiser,
+    schedule and random state, reaching the losses of one uninterrupted run; the record keeps both sittings."""
+    import signal
+    import subprocess
+
+    from models.training.resumable import state_dir
+    from tests.test_cli import BENCH
+
+    settings = {"steps": 150, "batch_size": 4, "max_length": 48, "save_every": 7}
+    threads = torch.get_num_threads()
+
+    def in_process(out: Path, resume: bool = False, **changed) -> dict:
+        try:
+            run_distill(DistillConfig(teacher=str(teacher), layers=1, data=[str(train_file)], out=out, threads=1,
+                                      resume=resume, settings=DistillSettings(**{**settings, **changed})),
+                        log=lambda m: None)
+        finally:
+            torch.set_num_threads(threads)  # this test worker's other tests keep their threads
+        return json.loads((out / "stilts.json").read_text())
+
+    whole = in_process(tmp_path / "whole")
+    split = tmp_path / "split"
+    state = state_dir(split) / "state.pt"
+    proc = subprocess.Popen([BENCH, "distill", "--teacher", str(teacher), "--layers", "1", "--data", str(train_file),
+                             "--out", str(split), "--threads", "1",
+                             *(f"--{k.replace('_', '-')}={v}" for k, v in settings.items())],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not state.exists() and proc.poll() is None:
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = torch.load(state, weights_only=True)
+    assert not saved["complete"] and saved["step"] % 7 == 0 and 7 <= saved["step"] < 150, saved["step"]
+    assert not split.exists()  # killed mid-run: no student yet, only its state
+    with pytest.raises(UserError, match=r"holds the training state of an unfinished run \(step \d+ of 150\): add "
+                                        r"--resume"):
+        in_process(split)
+    with pytest.raises(UserError, match="belongs to another run \\(learning_rate differ\\)"):
+        in_process(split, resume=True, learning_rate=1e-3)
+    resumed = in_process(split, resume=True)
+    assert resumed["complete"] and resumed["steps"] == 150 and len(resumed["losses"]) == 150
+    np.testing.assert_allclose(resumed["losses"], whole["losses"], rtol=1e-4)
+    first, second = resumed["sittings"]
+    assert first["from_step"] == 0 and first["ended"] == "stopped" and first["to_step"] == saved["step"]
+    assert second == {**second, "from_step": saved["step"], "to_step": 150, "ended": "complete"}
+    assert resumed["train_seconds"] == pytest.approx(first["seconds"] + second["seconds"], abs=0.05)
+
+
+def test_a_sitting_limit_ends_the_sitting_keeps_the_schedule_and_says_how_to_go_on(teacher, train_file, tmp_path):
+    out, said = tmp_path / "sitting", []
+
+    def sitting(resume: bool) -> dict:
+        settings = DistillSettings(steps=100000, batch_size=4, max_length=48, sitting_minutes=0.03)
+        run_distill(DistillConfig(teacher=str(teacher), layers=1, data=[str(train_file)], out=out, resume=resume,
+                                  settings=settings), log=said.append)
+        return json.loads((out / "stilts.json").read_text())
+
+    meta = sitting(resume=False)
+    assert "run the same command with --resume to continue" in said[-1]
+    assert not meta["complete"] and meta["sittings"][0]["ended"] == "sitting limit"
+    assert 0 < meta["steps"] < 100000  # the partial student is saved, its schedule still spans 100000 steps
+    again = sitting(resume=True)
+    assert any(f"resuming from step {meta['steps']} of 100000" in line for line in said)
+    assert [s["ended"] for s in again["sittings"]] == ["sitting limit"] * 2 and again["steps"] > meta["steps"]
+    assert again["losses"][:meta["steps"]] == meta["losses"]

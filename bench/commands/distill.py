@@ -37,6 +37,9 @@ class DistillConfig:
     keep_langs: list[str] = option(help="with --trim-vocab: keep the pieces of these languages' training text only",
                                    parse=csv, repeat=True, default_factory=list,
                                    shown_default="every language of the training text")
+    resume: bool = option(False, "continue the run whose training state is saved beside the student (OUT.training/, "
+                                 "written every --save-every steps and when a sitting ends): its weights, optimiser, "
+                                 "schedule and random state; the record keeps every sitting and the total time")
     threads: int | None = threads_option()
     settings: DistillSettings = field(default_factory=DistillSettings)
 
@@ -61,6 +64,8 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
         raise UserError("--steps and --batch-size must be at least 1")
     if cfg.settings.max_minutes is not None and cfg.settings.max_minutes <= 0:
         raise UserError("--max-minutes must be positive")
+    if (cfg.settings.sitting_minutes is not None and cfg.settings.sitting_minutes <= 0) or cfg.settings.save_every < 0:
+        raise UserError("--sitting-minutes must be positive and --save-every at least 0")
     if cfg.keep_langs and not cfg.trim_vocab:
         raise UserError("--keep-langs says which languages --trim-vocab keeps; add --trim-vocab or drop it")
     text = load_training_text(cfg.data, cfg.max_per_language)
@@ -89,4 +94,4 @@ def run_distill(cfg: DistillConfig, log=lambda m: print(m, file=sys.stderr)) -> 
                                                                        *text.learned])],
                   "vocabulary_languages": kept_langs if cfg.trim_vocab else None}
     return distill(teacher_ckpt, text.pairs, [str(Path(s)) for s in cfg.data], cfg.layers, cfg.hidden, cfg.settings,
-                   out, name, log, trim_texts, provenance)
+                   out, name, log, trim_texts, provenance, resume=cfg.resume)

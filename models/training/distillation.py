@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from models.checkpoint import METADATA_FILE, Checkpoint
@@ -27,6 +27,7 @@ from models.files import build_atomically, cache_root
 from models.taskdata.distillation_text import Pair  # (text the student reads, text whose teacher output is the target)
 from models.training.losses import in_batch_contrastive, masked_softened_kl, mean_pool
 from models.training.students import build_student, kept_layers
+from models.training.resumable import StepBudget, TrainingState, restore_random, run_identity, texts_digest
 from models.training.vocabulary import trim_vocabulary
 
 
@@ -45,7 +46,14 @@ class DistillSettings:
         "choices": ("auto", "fp32", "bf16")})
     seed: int = field(default=0, metadata={"help": "random seed"})
     max_minutes: float | None = field(default=None, metadata={
-        "help": "stop training after this many minutes (the learning-rate schedule shrinks to the steps that fit)"})
+        "help": "stop training after this many minutes in all (the learning-rate schedule shrinks to the steps "
+                "that fit)"})
+    sitting_minutes: float | None = field(default=None, metadata={
+        "help": "end this sitting after this many minutes, keeping the schedule of all --steps: the training state "
+                "is saved and --resume continues it"})
+    save_every: int = field(default=200, metadata={
+        "help": "save the training state every N steps (a killed run resumes from the last one; 0: at the end of "
+                "the sitting only)"})
 
 
 def resolve_precision(precision: str) -> str:
@@ -62,34 +70,13 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if native else "fp32"
 
 
-@dataclass
-class StepBudget:
-    """How many steps the run takes: `steps`, or fewer when `max_minutes` would run out first. The horizon is
-    re-estimated from the recent step time (early steps also fill the teacher-target cache, so they are the
-    slowest), and the linear learning-rate decay always ends at the current horizon."""
-    steps: int
-    max_minutes: float | None
-    horizon: int = 0
-
-    def __post_init__(self):
-        self.horizon = self.steps
-
-    def update(self, done: int, elapsed: float, recent_step_seconds: float) -> None:
-        if self.max_minutes is None or done < 10:
-            return
-        left = self.max_minutes * 60 - elapsed
-        self.horizon = max(done + 1, min(self.steps, done + int(left / max(recent_step_seconds, 1e-6))))
-
-    def finished(self, done: int, elapsed: float) -> bool:
-        return done >= self.horizon or (self.max_minutes is not None and elapsed >= self.max_minutes * 60)
-
-
 def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], layers: int, hidden: int | None,
             settings: DistillSettings, out: Path, name: str, log=lambda m: print(m, file=sys.stderr),
-            trim_texts: list[str] | None = None, provenance: dict | None = None) -> Path:
+            trim_texts: list[str] | None = None, provenance: dict | None = None, resume: bool = False) -> Path:
     """Train a `layers`-deep student of `teacher_ckpt` on `pairs` and save it atomically into `out`.
     `sources` and `provenance` are recorded in its stilts.json; `trim_texts`: trim the vocabulary to the pieces
-    these texts need (models.training.vocabulary)."""
+    these texts need (models.training.vocabulary); `resume`: continue from the training state saved beside `out`
+    (models.training.resumable)."""
     import torch
     from tqdm import tqdm
 
@@ -177,16 +164,49 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
             batched.append(torch.stack(per_text))
         return batched
 
+    state = TrainingState(out, run_identity(teacher_ckpt.path, head.name, texts_digest(pairs), layers, hidden,
+                                            asdict(cfg)))
+    saved = state.load(resume)
+    losses: list[float] = []
+    step_seconds: list[float] = []
+    prior_seconds, sittings = 0.0, []  # earlier sittings of this run
+    if saved is not None:
+        student.load_state_dict(saved["trainable"], strict=False)  # the frozen rest is rebuilt from the teacher
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        budget.horizon, losses, step_seconds = saved["horizon"], list(saved["losses"]), list(saved["step_seconds"])
+        prior_seconds, sittings = saved["train_seconds"], json.loads(saved["sittings"])
+        restore_random(saved)
+        log(f"resuming from step {len(losses)} of {budget.horizon} ({prior_seconds / 60:.1f} min trained so far, "
+            f"{len(sittings)} sitting(s)) from {state.path}")
     log(f"distilling {teacher_ckpt.name} ({depth} layers) into {layers} layers on {len(pairs)} texts "
         f"from {', '.join(sources)} ({cfg.steps} steps" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes
                                                               else "") + f", student in {precision})")
-    losses, step_seconds = [], []
     student.eval()  # dropout off: the target is a deterministic function, noise only slows the fit
     t0 = time.perf_counter()  # the time budget counts the teacher's targets too
+    first_step, ended = len(losses), "complete"  # how this sitting ends (a periodic save says "stopped")
+
+    def elapsed() -> float:  # every sitting's time: --max-minutes bounds the whole run
+        return prior_seconds + time.perf_counter() - t0
+
+    def sitting() -> dict:
+        return {"from_step": first_step, "to_step": len(losses), "seconds": time.perf_counter() - t0,
+                "ended": ended}
+
+    def save_state(complete: bool, during: bool = False) -> None:
+        # saved during the sitting, its entry reads "stopped": what it means if the run is resumed from this state
+        state.save(step=len(losses), steps=budget.horizon, complete=complete,
+                   trainable={n: p.detach().clone() for n, p in student.named_parameters() if p.requires_grad},
+                   optimizer=optimizer, scheduler=scheduler, horizon=budget.horizon, losses=losses,
+                   step_seconds=step_seconds, train_seconds=elapsed(),
+                   sittings=[*sittings, {**sitting(), **({"ended": "stopped"} if during else {})}])
     # retrieval: the teacher's embedding of the English side (p[1]); heads: the teacher on the same input
     compute_targets([p[1] if head.name == "encoder" else p[0] for p in pairs])
-    bar = tqdm(total=budget.horizon, desc="distil", file=sys.stderr, dynamic_ncols=True)
-    while not budget.finished(len(losses), time.perf_counter() - t0):
+    bar = tqdm(total=budget.horizon, initial=len(losses), desc="distil", file=sys.stderr, dynamic_ncols=True)
+    while not budget.finished(len(losses), elapsed()):
+        if cfg.sitting_minutes is not None and time.perf_counter() - t0 >= cfg.sitting_minutes * 60:
+            ended = "sitting limit"
+            break
         step_start = time.perf_counter()
         batch_pairs = random.sample(pairs, min(cfg.batch_size, len(pairs)))
         inputs = encode([p[0] for p in batch_pairs])
@@ -206,12 +226,22 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
             raise UserError("the distillation loss became NaN; lower --lr")
         step_seconds.append(time.perf_counter() - step_start)
         recent = step_seconds[-50:]
-        budget.update(len(losses), time.perf_counter() - t0, sum(recent) / len(recent))
+        budget.update(len(losses), elapsed(), sum(recent) / len(recent))
+        if cfg.save_every and len(losses) % cfg.save_every == 0:
+            save_state(complete=False, during=True)
         bar.total = budget.horizon  # the ETA follows the time budget
         bar.update()
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.5f}")
     bar.close()
-    train_seconds = time.perf_counter() - t0
+    if ended == "complete" and len(losses) < budget.horizon:
+        ended = "time budget"  # --max-minutes ran out: the run is over, with the steps that fitted
+    complete = ended != "sitting limit"
+    save_state(complete)
+    train_seconds = elapsed()
+    if not complete:
+        log(f"sitting ended at step {len(losses)} of {budget.horizon}: the student saved now is partial; run the same "
+            f"command with --resume to continue")
+    sittings = [*sittings, sitting()]
     model_out, tok_out, vocabulary = student, tok, None
     if trim_texts is not None:
         size_before = _weights_bytes(student)
@@ -237,6 +267,7 @@ def distill(teacher_ckpt: Checkpoint, pairs: list[Pair], sources: list[dict], la
             "layers": layers, "hidden": hidden or teacher.config.hidden_size,
             "retrieval_layer": layers if teacher_ckpt.metadata.get("retrieval_layer") else None,
             "data": sources, "texts": len(pairs), "steps": len(losses), "steps_asked": cfg.steps,
+            "complete": complete, "sittings": sittings,
             "max_minutes": cfg.max_minutes, "batch_size": cfg.batch_size,
             "learning_rate": cfg.learning_rate, "seed": cfg.seed, "train_seconds": train_seconds,
             "vocabulary": vocabulary, **(provenance or {}),
