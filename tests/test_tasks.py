@@ -96,9 +96,22 @@ def test_udpos_loader_reads_conllu_upos(shared_data):
     assert "es_gsd-ud-test.conllu" in where
     assert len(sentences) == 427
     assert all(len(w) == len(t) and set(t) <= set(UPOS) for w, t in sentences)
-    # multi-word tokens (del = de + el) are skipped; the syntactic words carry the tags
-    first_words = sentences[0][0]
-    assert "del" not in first_words or "de" in first_words
+    # XTREME's words: a multi-word token replaces its syntactic words (del = de + el is one word, tagged ADP)
+    tagged = [(w, t) for words, tags in sentences for w, t in zip(words, tags)]
+    assert ("del", "ADP") in tagged and sum(w == "del" for w, _ in tagged) > 50
+    assert sum(len(w) for w, _ in sentences) == 11735
+
+
+def test_a_multi_word_token_is_one_word_tagged_as_its_spans_head(tmp_path):
+    """As XTREME's conllu_to_conll.py --replace_subtokens_with_fused_forms: the span's word nearest the root gives the
+    tag; equals are ranked by the language's tag precedence (German: default, ADP before DET)."""
+    rows = ["1-2\tzum\t_\t_\t_\t_\t_\t_\t_\t_", "1\tzu\tzu\tADP\t_\t_\t3\tcase\t_\t_",
+            "2\tdem\tder\tDET\t_\t_\t3\tdet\t_\t_", "3\tBahnhof\tBahnhof\tNOUN\t_\t_\t5\tobl\t_\t_",
+            "4-5\tgehts\t_\t_\t_\t_\t_\t_\t_\t_", "4\tgeht\tgehen\tVERB\t_\t_\t0\troot\t_\t_",
+            "5\tes\tes\tPRON\t_\t_\t4\tnsubj\t_\t_", "5.1\tleer\t_\t_\t_\t_\t_\t_\t_\t_"]
+    path = tmp_path / "de_x-ud-test.conllu"
+    path.write_text("# text = zum Bahnhof gehts\n" + "\n".join(rows) + "\n\n")
+    assert read_conllu(path) == [(["zum", "Bahnhof", "gehts"], ["ADP", "NOUN", "VERB"])]
 
 
 def test_conllu_errors_name_file_and_line(tmp_path):

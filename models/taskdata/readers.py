@@ -145,19 +145,72 @@ def _sentences(path: Path, token: WordTag, comment: str | None = None) -> list[S
     return sentences
 
 
-def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
-    """Words and UPOS tags; multi-word token ranges (1-2) and empty nodes (1.1) are skipped, as UD's
-    syntactic words carry the tags."""
-    def token(n: int, cols: list[str]) -> tuple[str, str] | None:
-        if len(cols) != 10:
-            raise UserError(f"{path}:{n}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
-        if "-" in cols[0] or "." in cols[0]:
-            return None
-        if cols[3] not in labels:
-            raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
-        return cols[1], cols[3]
+# XTREME builds its UD-POS files with ud-conversion-tools' `conllu_to_conll.py --replace_subtokens_with_fused_forms`
+# (its scripts/download_data.sh): a multi-word token (German "zum" = zu + dem, Spanish "del" = de + el) becomes one
+# word with the form of the token and the tag of its span's head: the syntactic word nearest the root, ties broken
+# by this precedence of tags (per language as there; a tag missing from a list ranks last, where the tool stops).
+FUSED_HEAD_PRECEDENCE = {
+    "default": "VERB NOUN PROPN PRON ADJ NUM ADV INTJ AUX ADP DET PART CCONJ SCONJ X PUNCT".split(),
+    "es": "VERB AUX PRON ADP DET".split(),
+    "fr": "VERB AUX PRON NOUN ADJ ADV ADP DET PART SCONJ CONJ".split(),
+    "it": "VERB AUX ADV PRON ADP DET INTJ".split(),
+}
 
-    return _sentences(path, token, comment="#")
+
+def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
+    """Words and UPOS tags as XTREME scores them: each multi-word token replaces its syntactic words, tagged as its
+    span's head (FUSED_HEAD_PRECEDENCE); empty nodes (1.1) are skipped. The language (for the precedence) comes from
+    the file name (`de_gsd-ud-test.conllu`)."""
+    named = re.match(r"([a-z]{2,3})_", Path(path).name)
+    precedence = FUSED_HEAD_PRECEDENCE.get(named.group(1) if named else "", FUSED_HEAD_PRECEDENCE["default"])
+    sentences = []
+    for block in _blocks(path, comment="#"):
+        words: dict[int, list] = {}  # id -> [form, upos, head id]
+        spans: list[tuple[int, int, str]] = []  # multi-word tokens: first id, last id, form
+        for n, cols in block:
+            if len(cols) != 10:
+                raise UserError(f"{path}:{n}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+            if "." in cols[0]:
+                continue
+            if "-" in cols[0]:
+                first, last = (int(i) for i in cols[0].split("-"))
+                spans.append((first, last, cols[1]))
+                continue
+            if cols[3] not in labels:
+                raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
+            words[int(cols[0])] = [cols[1], cols[3], int(cols[6]) if cols[6].isdigit() else 0]
+        # every span's head is chosen on the tree as read, then the spans are replaced (as the tool does)
+        heads = [(_span_head(words, [i for i in range(first, last + 1) if i in words], precedence), first, last, form)
+                 for first, last, form in spans]
+        for head, first, last, form in heads:
+            if head is None:
+                continue
+            words[head][0] = form
+            for i in range(first, last + 1):
+                if i != head:
+                    words.pop(i, None)
+        if words:
+            ordered = [words[i] for i in sorted(words)]
+            sentences.append(([w[0] for w in ordered], [w[1] for w in ordered]))
+    return sentences
+
+
+def _span_head(words: dict[int, list], span: list[int], precedence: list[str]) -> int | None:
+    """The syntactic word of a multi-word token's span nearest the root; among equals, the first by tag precedence."""
+    if not span:
+        return None
+
+    def depth(i: int) -> int:
+        steps = 0
+        while i in words and steps <= len(words):  # bounded: a malformed cycle cannot hang the reader
+            i, steps = words[i][2], steps + 1
+        return steps
+
+    depths = {i: depth(i) for i in span}
+    top = min(depths.values())
+    highest = [i for i in span if depths[i] == top]
+    rank = {tag: r for r, tag in enumerate(precedence)}
+    return min(highest, key=lambda i: rank.get(words[i][1], len(precedence)))
 
 
 def read_word_tag_tsv(path: Path, labels: tuple[str, ...]) -> list[Sentence]:
