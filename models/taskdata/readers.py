@@ -165,7 +165,7 @@ def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
     precedence = FUSED_HEAD_PRECEDENCE.get(named.group(1) if named else "", FUSED_HEAD_PRECEDENCE["default"])
     sentences = []
     for block in _blocks(path, comment="#"):
-        words: dict[int, list] = {}  # id -> [form, upos, head id]
+        words: dict[int, tuple[str, str, int]] = {}  # id -> (form, upos, head id)
         spans: list[tuple[int, int, str]] = []  # multi-word tokens: first id, last id, form
         for n, cols in block:
             if len(cols) != 10:
@@ -178,14 +178,14 @@ def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
                 continue
             if cols[3] not in labels:
                 raise UserError(f"{path}:{n}: UPOS tag '{cols[3]}' is not one of {', '.join(labels)}")
-            words[int(cols[0])] = [cols[1], cols[3], int(cols[6]) if cols[6].isdigit() else 0]
+            words[int(cols[0])] = (cols[1], cols[3], int(cols[6]) if cols[6].isdigit() else 0)
         # every span's head is chosen on the tree as read, then the spans are replaced (as the tool does)
         heads = [(_span_head(words, [i for i in range(first, last + 1) if i in words], precedence), first, last, form)
                  for first, last, form in spans]
         for head, first, last, form in heads:
             if head is None:
                 continue
-            words[head][0] = form
+            words[head] = (form, *words[head][1:])
             for i in range(first, last + 1):
                 if i != head:
                     words.pop(i, None)
@@ -195,7 +195,7 @@ def read_conllu(path: Path, labels: tuple[str, ...] = UPOS) -> list[Sentence]:
     return sentences
 
 
-def _span_head(words: dict[int, list], span: list[int], precedence: list[str]) -> int | None:
+def _span_head(words: dict[int, tuple[str, str, int]], span: list[int], precedence: list[str]) -> int | None:
     """The syntactic word of a multi-word token's span nearest the root; among equals, the first by tag precedence."""
     if not span:
         return None
