@@ -160,6 +160,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
         if sets[cell_id]:
             groups.setdefault(group_key(record, scored[f"{record['model']}|{record['task']}"]), []).append(cell_id)
     rounds_store = RoundsStore(cfg.out)
+    turn_limit = cfg.timeout if cfg.round_timeout is None else cfg.round_timeout  # --round-timeout, else --timeout
     disturbed: list[str] = []
     failed: list[str] = []
     settings = {"rounds": cfg.rounds, "round_batches": cfg.round_batches, "round_min_time": cfg.round_min_time,
@@ -185,8 +186,7 @@ def run_rounds(cfg: Any, store: Any, specs: dict[str, dict[str, Any]], log: Call
                     for m in order}
             # --round-timeout (else the sweep's --timeout) bounds each variant's turn: a hung turn costs that turn only
             # each step's order drawn afresh, seeded by group and round: a rerun repeats the same orders
-            limit = cfg.timeout if cfg.round_timeout is None else cfg.round_timeout
-            results, failures = relay_round(jobs, order, cfg.round_min_time, limit, seed=int(digest, 16) + r)
+            results, failures = relay_round(jobs, order, cfg.round_min_time, turn_limit, seed=int(digest, 16) + r)
             for member, why in failures.items():
                 failed.append(f"{member} round {r + 1}: {why}")
                 log(f"round turn failed: {failed[-1]}")

@@ -27,7 +27,8 @@ from models.files import build_atomically, cache_root
 from models.taskdata.distillation_text import Pair  # (text the student reads, text whose teacher output is the target)
 from models.training.losses import in_batch_contrastive, masked_softened_kl, mean_pool
 from models.training.students import build_student, kept_layers
-from models.training.resumable import StepBudget, TrainingState, restore_random, run_identity, texts_digest
+from models.training.resumable import (StepBudget, TrainingState, restore_random, run_identity, texts_digest,
+                                       weight_files)
 from models.training.vocabulary import trim_vocabulary
 
 
@@ -288,7 +289,7 @@ def _stored_targets(teacher_ckpt: Checkpoint, head: str, max_length: int, precis
     """Where a teacher's targets persist between runs (the cache's distill-targets/): one file per teacher
     (its weights' path, size and time), head, truncation length, precision and input prefix, so that trying
     another student shape or budget on the same text skips the teacher's pass."""
-    weights = sorted(Path(teacher_ckpt.path).glob("*.safetensors")) or sorted(Path(teacher_ckpt.path).glob("*.bin"))
+    weights = weight_files(teacher_ckpt.path)
     identity = [str(Path(teacher_ckpt.path).resolve()), head, max_length, precision, prefix,
                 [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]

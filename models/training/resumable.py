@@ -52,11 +52,16 @@ def state_dir(out: Path) -> Path:
 def run_identity(teacher_path: Path, head: str, texts_digest: str, layers: int, hidden: int | None,
                  settings: dict[str, Any]) -> dict[str, Any]:
     """What a resumed run must share with the run it continues. The time limits of a sitting are left out."""
-    weights = sorted(Path(teacher_path).glob("*.safetensors")) or sorted(Path(teacher_path).glob("*.bin"))
+    weights = weight_files(teacher_path)
     return {"teacher": str(Path(teacher_path).resolve()), "head": head, "layers": layers, "hidden": hidden,
             "teacher_weights": [[w.name, w.stat().st_size] for w in weights], "texts_sha256": texts_digest,
             "settings": {k: v for k, v in settings.items() if k not in ("max_minutes", "sitting_minutes",
                                                                        "save_every")}}
+
+
+def weight_files(checkpoint_path: Path) -> list[Path]:
+    """A checkpoint's weight files (safetensors, else PyTorch .bin): what identifies its weights on disk."""
+    return sorted(Path(checkpoint_path).glob("*.safetensors")) or sorted(Path(checkpoint_path).glob("*.bin"))
 
 
 def texts_digest(pairs: list[tuple[str, str]]) -> str:

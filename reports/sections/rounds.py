@@ -7,7 +7,7 @@ import pandas as pd
 
 from reports.analysis import ok_cells, reference
 from reports.base import ReportContext, Section
-from reports.throughput import interval_text, speed_text, times_text
+from reports.throughput import Throughput, interval_text, speed_text, times_text
 
 
 def _per_round(block: dict) -> np.ndarray:
@@ -31,14 +31,13 @@ def _spread_row(r: dict, block: dict, what: str) -> dict:
 
 
 def _grid_row(records: list[dict], r: dict, point: dict) -> dict:
-    from bench.timing.speed import speedup
-
+    shape = (point["batch_size"], point["seq_len"])
     eager = reference(records, r["model"], r["task"])
-    base = next((p.get("speed") for p in (eager or {}).get("performance") or []
-                 if (p["batch_size"], p["seq_len"]) == (point["batch_size"], point["seq_len"])), None)
-    ratio = speedup(base, point["speed"]) if base and eager and eager["cell_id"] in point["speed"]["members"] else None
-    return {"model": r["model"], "backend": r["backend"], "task": r["task"], "batch": point["batch_size"],
-            "seq": point["seq_len"], "seq/s": point["speed"]["examples_per_s"],
+    # this shape read as the fixed-shape measure reads it: from its rounds, the ratio with its interval
+    measure = Throughput("fixed-shape", shape=shape, rounds=len(point["speed"]["rounds"]))
+    ratio = measure.ratio(eager, r) if eager else None
+    return {"model": r["model"], "backend": r["backend"], "task": r["task"], "batch": shape[0], "seq": shape[1],
+            "seq/s": point["speed"]["examples_per_s"],
             "seq/s 95% CI": interval_text(point["speed"].get("examples_per_s_ci95"), ".1f"),
             "x eager fp32": times_text(*ratio) if ratio else "-",
             "one-pass seq/s": point["throughput"]}
